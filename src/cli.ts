@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+/**
+ * sandbox's command line: commander parses, then one command module (src/commands/<verb>.ts) is
+ * loaded and run. Modules are imported only when their command runs, so `sandbox --help` and
+ * `sandbox lessons --plain` never load the terminal UI.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** Exit codes: a bad command line is 2; `run` uses 125 for its own failures (as docker and podman do). */
+export const EXIT_USAGE = 2;
+
+const program = new Command('sandbox')
+  .description(
+    'Learn how Linux containers work by building real ones: namespaces, cgroups and root filesystems, live on this machine.',
+  )
+  .version(pkg.version, '-V, --version')
+  .option('--plain', 'line-by-line output, no full-screen UI (automatic when stdout is not a terminal)')
+  .enablePositionalOptions()
+  .showHelpAfterError('(add --help for usage)')
+  .configureOutput({ outputError: (str, write) => write(str) })
+  .exitOverride();
+
+program.addHelpText(
+  'after',
+  `
+Start here:
+  sudo sandbox learn pid-namespaces   a guided lesson: a real PID namespace, live
+  sudo sandbox doctor                 what this host supports
+Most commands need root (sudo): namespaces, mounts and cgroups are privileged.`,
+);
+
+const run = program
+  .command('run')
+  .summary('run a command in a new sandbox and show what was created')
+  .description(
+    'Run COMMAND in a new sandbox: the namespaces you ask for, its own cgroup (for limits), and, with a\n' +
+      'mount namespace, its own root filesystem. Without namespace flags: --pid --mount --uts --ipc --cgroup.\n' +
+      "The exit code is COMMAND's (128+N if killed by signal N); 125 means sandbox itself failed.",
+  )
+  .option('--pid', 'new PID namespace: COMMAND is PID 1 and sees only its own processes')
+  .option('--mount', 'new mount namespace, with a new root filesystem and a fresh /proc')
+  .option('--uts', 'new UTS namespace: its own hostname')
+  .option('--ipc', 'new IPC namespace: its own System V IPC and POSIX message queues')
+  .option('--net', 'new network namespace: only a loopback interface, down')
+  .option('--user', 'new user namespace: root inside is uid 100000 outside')
+  .option('--cgroup', 'new cgroup namespace: /proc/self/cgroup shows the sandbox cgroup as /')
+  .option('--hostname <name>', 'hostname inside (needs --uts; default: the sandbox name)')
+  .option('--rootfs <dir>', 'root filesystem: host (default), busybox, none, or a directory')
+  .option('--name <name>', 'sandbox name (cgroup and directory names); default run-XXXX')
+  .option('--cpu-weight <n>', 'relative CPU share, 1-10000 (default 100; v1: cpu.shares = n*1024/100)')
+  .option('--cpu-quota <pct>', 'hard CPU cap in percent of one CPU (e.g. 30)')
+  .option('--cpus <list>', 'CPUs it may run on (cpuset), e.g. 0 or 0-1')
+  .option('--memory <size>', 'memory limit, e.g. 64M')
+  .option('--pids <n>', 'maximum number of processes')
+  .option('--init', 'run sandbox-init as PID 1 (reaps orphans, forwards signals) with COMMAND as its child')
+  .option('--explain', 'print every step as the equivalent command and system call, and what it created')
+  .option('-q, --quiet', 'do not print the summary line')
+  .argument('<command...>', 'the command and its arguments (put -- before it)')
+  .passThroughOptions()
+  .action(async (command: string[], opts) => {
+    const { runCommand } = await import('./commands/run.js');
+    process.exitCode = await runCommand(command, opts);
+  });
+run.addHelpText(
+  'after',
+  `
+Examples:
+  sudo sandbox run --pid --mount --uts --hostname box -- sh -c 'echo $$; hostname; ps -e'
+  sudo sandbox run --pids 20 --memory 64M --explain -- sh
+  sudo sandbox run --rootfs busybox -- sh`,
+);
+
+program
+  .command('doctor')
+  .summary('check what this host supports and how to fix what is missing')
+  .addOption(new Option('--json', 'print the report as JSON'))
+  .action(async (opts: { json?: boolean }) => {
+    const { doctorCommand } = await import('./commands/doctor.js');
+    process.exitCode = doctorCommand(opts);
+  });
+
+program
+  .command('cleanup')
+  .summary('remove everything a crashed or killed session left behind')
+  .description(
+    'Remove sandboxes whose sandbox process is gone: their processes, cgroups, mounts and directories\n' +
+      'under /run/sandbox, network namespaces sandbox-* and veth devices sbx-*. Sandboxes of sessions\n' +
+      'that are still running are left alone.',
+  )
+  .action(async () => {
+    const { cleanupCommand } = await import('./commands/cleanup.js');
+    process.exitCode = cleanupCommand();
+  });
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+      return;
+    }
+    const { formatError } = await import('./runtime/errors.js');
+    process.stderr.write(`${formatError(err)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+await main();

@@ -1,0 +1,269 @@
+/**
+ * cgroup v1 (and hybrid hosts, whose controllers are all on v1): one hierarchy per controller,
+ * each mounted at /sys/fs/cgroup/<controller>. A sandbox named NAME is the directory
+ * `sandbox/NAME` in every hierarchy it uses.
+ */
+import fs from 'node:fs';
+
+import type { CgroupDriver, CgroupLayout, CgroupUsage, LimitWrite } from './index.js';
+import { CGROUP_PARENT } from './index.js';
+import {
+  ensureDir,
+  missingController,
+  readKeyed,
+  readNumber,
+  readProcs,
+  readText,
+  rmdirRetry,
+  sleepSync,
+  writeCgroupFile,
+} from './files.js';
+import { CPU_PERIOD_US, type Limits, weightToShares } from './limits.js';
+
+const WANTED = ['cpu', 'cpuacct', 'cpuset', 'memory', 'pids', 'freezer'];
+/** memory.limit_in_bytes reads back as this (page-rounded LONG_MAX) when there is no limit. */
+const V1_UNLIMITED = 2 ** 62;
+
+/** controller → mount point, from /proc/self/mountinfo (controllers may share a hierarchy). */
+function v1Mounts(): Map<string, string> {
+  const out = new Map<string, string>();
+  const text = readText('/proc/self/mountinfo') ?? '';
+  for (const line of text.split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const [fstype, , superOpts] = line.slice(sep + 3).split(' ');
+    if (fstype !== 'cgroup') continue;
+    const mountPoint = line.slice(0, sep).split(' ')[4];
+    for (const opt of superOpts.split(',')) {
+      if (WANTED.includes(opt) && !out.has(opt)) out.set(opt, mountPoint);
+    }
+  }
+  return out;
+}
+
+export class CgroupV1 implements CgroupDriver {
+  readonly version = 1 as const;
+  readonly layout: CgroupLayout;
+  readonly controllers: string[];
+  readonly procKey: string;
+  private readonly mounts: Map<string, string>;
+
+  constructor(layout: CgroupLayout) {
+    this.layout = layout;
+    this.mounts = v1Mounts();
+    this.controllers = WANTED.filter((c) => this.mounts.has(c));
+    this.procKey = ['pids', 'freezer', 'memory', 'cpu'].find((c) => this.mounts.has(c)) ?? 'pids';
+  }
+
+  /** One mount point per hierarchy (co-mounted controllers share one). */
+  private hierarchies(): string[] {
+    return [...new Set(this.controllers.map((c) => this.mounts.get(c)!))];
+  }
+
+  private dir(controller: string, name: string): string | null {
+    const m = this.mounts.get(controller);
+    return m ? `${m}/${CGROUP_PARENT}/${name}` : null;
+  }
+
+  private need(controller: string, limit: string, name: string): string {
+    const d = this.dir(controller, name);
+    if (!d) throw missingController(controller, limit, this.layout);
+    return d;
+  }
+
+  dirs(name: string): string[] {
+    return this.hierarchies().map((m) => `${m}/${CGROUP_PARENT}/${name}`);
+  }
+
+  describe(name: string): string {
+    return `/sys/fs/cgroup/{${this.controllers.join(',')}}/${CGROUP_PARENT}/${name}`;
+  }
+
+  exists(name: string): boolean {
+    return this.dirs(name).some((d) => fs.existsSync(d));
+  }
+
+  create(name: string): string[] {
+    const created: string[] = [];
+    for (const mount of this.hierarchies()) {
+      const parent = `${mount}/${CGROUP_PARENT}`;
+      const dir = `${parent}/${name}`;
+      // Another session may remove the empty parent between our two mkdirs: retry once.
+      for (let attempt = 0; ; attempt++) {
+        ensureDir(parent);
+        if (mount === this.mounts.get('cpuset')) this.inheritCpuset(parent, mount);
+        try {
+          if (ensureDir(dir)) created.push(dir);
+          break;
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'ENOENT' || attempt > 2) throw err;
+        }
+      }
+      // A new v1 cpuset group has no CPUs and no memory nodes: a process cannot join it (ENOSPC)
+      // until both are set. Start with everything the parent has.
+      if (mount === this.mounts.get('cpuset')) this.inheritCpuset(dir, parent);
+    }
+    return created;
+  }
+
+  private inheritCpuset(dir: string, from: string): void {
+    for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+      if ((readText(`${dir}/${f}`) ?? '').trim() === '') writeCgroupFile(`${dir}/${f}`, (readText(`${from}/${f}`) ?? '').trim());
+    }
+  }
+
+  planLimits(name: string, limits: Limits): LimitWrite[] {
+    const w: LimitWrite[] = [];
+    if (limits.cpuWeight !== undefined) {
+      const d = this.need('cpu', '--cpu-weight', name);
+      const shares = weightToShares(limits.cpuWeight);
+      w.push({
+        limit: 'cpuWeight',
+        file: 'cpu.shares',
+        path: `${d}/cpu.shares`,
+        value: String(shares),
+        note: `weight ${limits.cpuWeight} on the v2 scale (default 100) = ${shares} cpu.shares on v1 (default 1024)`,
+      });
+    }
+    if (limits.cpuQuota !== undefined) {
+      const d = this.need('cpu', '--cpu-quota', name);
+      const quota = Math.round((limits.cpuQuota * CPU_PERIOD_US) / 100);
+      w.push(
+        { limit: 'cpuQuota', file: 'cpu.cfs_period_us', path: `${d}/cpu.cfs_period_us`, value: String(CPU_PERIOD_US) },
+        {
+          limit: 'cpuQuota',
+          file: 'cpu.cfs_quota_us',
+          path: `${d}/cpu.cfs_quota_us`,
+          value: String(quota),
+          note: `${limits.cpuQuota}% of one CPU = ${quota} µs of CPU time every ${CPU_PERIOD_US} µs`,
+        },
+      );
+    }
+    if (limits.cpus !== undefined) {
+      const d = this.need('cpuset', '--cpus', name);
+      w.push({ limit: 'cpus', file: 'cpuset.cpus', path: `${d}/cpuset.cpus`, value: limits.cpus });
+    }
+    if (limits.memory !== undefined) {
+      const d = this.need('memory', '--memory', name);
+      const limit = { limit: 'memory' as const, file: 'memory.limit_in_bytes', path: `${d}/memory.limit_in_bytes`, value: String(limits.memory) };
+      if (fs.existsSync(`${d}/memory.memsw.limit_in_bytes`)) {
+        // memsw (memory + swap) must stay >= the memory limit at every moment, so the order of
+        // the two writes depends on whether the limit goes up or down.
+        const memsw = {
+          limit: 'memory' as const,
+          file: 'memory.memsw.limit_in_bytes',
+          path: `${d}/memory.memsw.limit_in_bytes`,
+          value: String(limits.memory),
+          note: 'memory + swap: the same limit, so the sandbox cannot escape to swap',
+        };
+        const current = readNumber(memsw.path) ?? 0;
+        w.push(...(limits.memory > current ? [memsw, limit] : [limit, memsw]));
+      } else {
+        w.push(limit);
+      }
+    }
+    if (limits.pids !== undefined) {
+      const d = this.need('pids', '--pids', name);
+      w.push({ limit: 'pids', file: 'pids.max', path: `${d}/pids.max`, value: String(limits.pids) });
+    }
+    return w;
+  }
+
+  setLimits(name: string, limits: Limits): LimitWrite[] {
+    const writes = this.planLimits(name, limits);
+    for (const w of writes) writeCgroupFile(w.path, w.value);
+    return writes;
+  }
+
+  attach(name: string, pid: number): void {
+    for (const d of this.dirs(name)) writeCgroupFile(`${d}/cgroup.procs`, String(pid));
+  }
+
+  procs(name: string): number[] {
+    const d = this.dir(this.procKey, name);
+    return d ? readProcs(d) : [];
+  }
+
+  usage(name: string): CgroupUsage {
+    const cpuacct = this.dir('cpuacct', name);
+    const mem = this.dir('memory', name);
+    const pids = this.dir('pids', name);
+    const ns = cpuacct ? readNumber(`${cpuacct}/cpuacct.usage`) : null;
+    const limit = mem ? readNumber(`${mem}/memory.limit_in_bytes`) : null;
+    const pidsMax = pids ? readText(`${pids}/pids.max`)?.trim() : undefined;
+    return {
+      cpuUsec: ns === null ? null : Math.round(ns / 1000),
+      memoryBytes: mem ? readNumber(`${mem}/memory.usage_in_bytes`) : null,
+      memoryLimit: limit === null || limit >= V1_UNLIMITED ? null : limit,
+      memoryPeak: mem ? readNumber(`${mem}/memory.max_usage_in_bytes`) : null,
+      // With memory+swap limited too, the kernel charges memsw first and counts hits there.
+      memoryFailures: mem ? (readNumber(`${mem}/memory.failcnt`) ?? 0) + (readNumber(`${mem}/memory.memsw.failcnt`) ?? 0) : null,
+      oomKills: mem ? (readKeyed(`${mem}/memory.oom_control`).oom_kill ?? null) : null,
+      pidsCurrent: pids ? readNumber(`${pids}/pids.current`) : null,
+      pidsMax: pidsMax === undefined || pidsMax === 'max' ? null : Number(pidsMax),
+      pidsRefused: pids ? (readKeyed(`${pids}/pids.events`).max ?? null) : null,
+    };
+  }
+
+  killMethod(): string {
+    return this.mounts.has('freezer')
+      ? 'freezer.state = FROZEN, SIGKILL every pid in cgroup.procs, freezer.state = THAWED'
+      : 'SIGKILL every pid in cgroup.procs (no freezer: repeated until empty)';
+  }
+
+  kill(name: string): number {
+    if (this.dirs(name).every((d) => readProcs(d).length === 0)) return 0;
+    // Freeze first: a frozen process cannot fork, so a fork bomb cannot outrun the kill loop,
+    // and a frozen pid cannot exit and be reused by an unrelated process before we signal it.
+    const fz = this.dir('freezer', name);
+    const frozen = fz !== null && fs.existsSync(fz);
+    if (frozen) {
+      writeCgroupFile(`${fz}/freezer.state`, 'FROZEN');
+      for (let i = 0; i < 200 && readText(`${fz}/freezer.state`)?.trim() !== 'FROZEN'; i++) sleepSync(5);
+    }
+    const killed = new Set<number>();
+    for (let round = 0; round < 50; round++) {
+      const pids = new Set<number>();
+      for (const d of this.dirs(name)) for (const p of readProcs(d)) pids.add(p);
+      if (pids.size === 0) break;
+      for (const pid of pids) {
+        if (killed.has(pid) && !frozen) continue;
+        try {
+          process.kill(pid, 'SIGKILL');
+          killed.add(pid);
+        } catch {
+          /* already gone */
+        }
+      }
+      if (frozen && round === 0) writeCgroupFile(`${fz}/freezer.state`, 'THAWED');
+      sleepSync(round === 0 ? 1 : 10);
+    }
+    if (frozen && readText(`${fz}/freezer.state`)?.trim() !== 'THAWED') writeCgroupFile(`${fz}/freezer.state`, 'THAWED');
+    return killed.size;
+  }
+
+  remove(name: string): string[] {
+    const removed: string[] = [];
+    for (const d of this.dirs(name)) if (rmdirRetry(d)) removed.push(d);
+    for (const m of this.hierarchies()) {
+      try {
+        fs.rmdirSync(`${m}/${CGROUP_PARENT}`);
+      } catch {
+        /* other sandboxes still live there, or it is already gone */
+      }
+    }
+    return removed;
+  }
+
+  list(): string[] {
+    const names = new Set<string>();
+    for (const m of this.hierarchies()) {
+      try {
+        for (const e of fs.readdirSync(`${m}/${CGROUP_PARENT}`, { withFileTypes: true })) if (e.isDirectory()) names.add(e.name);
+      } catch {
+        /* no parent yet */
+      }
+    }
+    return [...names].sort();
+  }
+}

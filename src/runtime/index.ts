@@ -1,0 +1,70 @@
+/**
+ * sandbox's runtime: a TypeScript API over the kernel. It returns plain data (handles,
+ * snapshots, usage readings) and knows nothing of the terminal UI.
+ */
+export {
+  Sandbox,
+  SandboxProcess,
+  runSandbox,
+  destroyAllSync,
+  liveSandboxes,
+  exitCode,
+  DEFAULT_USER_MAP,
+  type SandboxOptions,
+  type ExecOptions,
+  type ExitStatus,
+  type DestroyReport,
+  type StdioOption,
+  type UserMap,
+} from './sandbox.js';
+export {
+  SandboxError,
+  usageError,
+  notRootError,
+  bugError,
+  wrapSystemError,
+  formatError,
+} from './errors.js';
+export {
+  cgroups,
+  detectLayout,
+  CGROUP_PARENT,
+  NAME_RE,
+  type CgroupDriver,
+  type CgroupLayout,
+  type CgroupUsage,
+  type LimitWrite,
+} from './cgroup/index.js';
+export {
+  validateLimits,
+  parseSize,
+  parseCpuList,
+  formatCpuList,
+  formatBytes,
+  onlineCpus,
+  weightToShares,
+  hasLimits,
+  type Limits,
+  type LimitInput,
+} from './cgroup/limits.js';
+export {
+  snapshot,
+  processTree,
+  descendants,
+  nsInode,
+  nsLink,
+  namespacesOf,
+  nsPidChain,
+  catchesSignal,
+  type ProcessInfo,
+  type Snapshot,
+  type SnapshotOptions,
+  type TreeNode,
+  type NamespaceInodes,
+} from './proc.js';
+export { parseRootfs, describeRootfs, busyboxPath, type RootfsSpec } from './rootfs.js';
+export { sweep, readEntries, readEntry, isAlive, RUN_DIR, LEDGER_DIR, type LedgerEntry, type SweepReport } from './ledger.js';
+export { probeHost, type HostReport, type Check } from './host.js';
+export { op, type PlanOp, type ExplainStep, type Propagation } from './plan.js';
+export { NAMESPACES, NS_FILE, type Namespace } from './linux.js';
+export { native, PACKAGE_ROOT } from './native.js';
