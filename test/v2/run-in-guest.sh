@@ -45,7 +45,8 @@
 #   - Writes inside the guest land in a tmpfs overlay and are lost at exit;
 #     only stdout/stderr and the exit code come back.
 #   - Host paths under /tmp, /run, /dev/shm, /proc, /sys are NOT visible in the
-#     guest (fresh mounts there), so don't run it from (or point CMD at) them.
+#     guest (fresh mounts there). The caller's cwd is the exception: when it lies
+#     under /tmp, /run or /dev/shm it is shared separately and mounted in place.
 #   - The job starts in the root cgroup (0::/) and root cgroup.subtree_control
 #     is left empty; the code under test enables controllers itself.
 #   - TCG is ~5-20x slower than the host: `node -e 0` ~0.3 s (1.4 s cold),
@@ -259,6 +260,19 @@ mount -t tmpfs -o rw,nosuid,nodev,mode=755 tmpfs $N/run
 mount -t tmpfs -o rw,nosuid,nodev,mode=1777 tmpfs $N/tmp
 mkdir -p $N@GUEST_JOB_DIR@
 mount --move /job $N@GUEST_JOB_DIR@
+# A caller cwd under /tmp, /run or /dev/shm is hidden by the fresh tmpfs mounts above: the host
+# shares it separately (tag cwdshare) and names it on the kernel command line as sbx_cwd=PATH.
+cwd=$(sed -n "s/.*sbx_cwd=\([^ ]*\).*/\1/p" $N/proc/cmdline)
+if [ -n "$cwd" ]; then
+  C=$N/run/sandbox-v2-guest/cwd
+  mkdir -p $C/lower $C/rw "$N$cwd"
+  mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro cwdshare $C/lower \
+    || fatal "cannot mount the cwd share (9p tag cwdshare)"
+  mount -t tmpfs -o mode=755 cwd-rw $C/rw
+  mkdir -p $C/rw/upper $C/rw/work
+  mount -t overlay -o lowerdir=$C/lower,upperdir=$C/rw/upper,workdir=$C/rw/work overlay "$N$cwd" \
+    || fatal "cannot mount the cwd overlay on $cwd"
+fi
 cp /stage2 $N/run/sandbox-v2-guest/stage2
 [ -x $N/bin/busybox ] || fatal "host has no /bin/busybox (busybox-static) for stage 2"
 exec switch_root $N /bin/busybox sh /run/sandbox-v2-guest/stage2
@@ -414,22 +428,34 @@ for d in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
 done
 {
   echo '#!/bin/bash'
-  printf 'cd -- %q || { echo "run-in-guest: cannot cd to %q inside the guest (is it on a tmpfs such as /tmp, /run or /dev/shm?)" >&2; exit 125; }\n' "$PWD" "$PWD"
+  printf 'cd -- %q || { echo "run-in-guest: cannot cd to %q inside the guest" >&2; exit 125; }\n' "$PWD" "$PWD"
   printf 'exec env -i PATH=%q HOME=/root TERM=dumb SANDBOX_V2_GUEST=1' "$guest_path"
   printf ' %q' "$@"
   echo
 } > "$share/job.sh"
+
+# The guest mounts fresh tmpfs on /tmp, /run and /dev/shm: share a cwd under them explicitly.
+cwd_share=()
+cwd_arg=
+case "$PWD/" in
+  /tmp/* | /run/* | /dev/shm/*)
+    [[ $PWD != *[[:space:]]* ]] || die "the current directory has spaces in its path: $PWD"
+    cwd_share=(-virtfs "local,path=$PWD,mount_tag=cwdshare,readonly=on,security_model=none,multidevs=remap")
+    cwd_arg=" sbx_cwd=$PWD"
+    ;;
+esac
 
 serial=$work/serial.log
 # --pdeathsig: even if this script is SIGKILLed (no trap runs), qemu dies too.
 setpriv --pdeathsig KILL -- qemu-system-x86_64 \
   -accel tcg -cpu max -smp 2 -m "$mem_mib" \
   -kernel "$KERNEL" -initrd "$INITRD" \
-  -append "console=ttyS0 quiet panic=-1 cgroup_no_v1=all" \
+  -append "console=ttyS0 quiet panic=-1 cgroup_no_v1=all$cwd_arg" \
   -nographic -no-reboot -nodefaults \
   -serial "file:$serial" \
   -virtfs local,path=/,mount_tag=hostroot,readonly=on,security_model=none,multidevs=remap \
   -virtfs "local,path=$share,mount_tag=jobshare,security_model=none" \
+  "${cwd_share[@]}" \
   </dev/null >"$work/qemu.log" 2>&1 &
 qemu_pid=$!
 
