@@ -74,6 +74,54 @@ Examples:
 );
 
 program
+  .command('learn')
+  .summary('a guided lesson: real namespaces and cgroups, live (no name: pick one)')
+  .argument('[lesson]', 'lesson id, e.g. pid-namespaces (see sandbox lessons)')
+  .option('--auto', 'run every step without asking, answer predictions, print every check; exit 1 if one fails')
+  .option('--plain', 'line-by-line output, no full-screen UI')
+  .action(async (id: string | undefined, opts: { auto?: boolean; plain?: boolean }) => {
+    const { learnCommand } = await import('./commands/learn.js');
+    process.exitCode = await learnCommand(id, { ...opts, plain: opts.plain || program.opts().plain });
+  });
+
+program
+  .command('lessons')
+  .summary("the course, with each lesson's status")
+  .option('--json', 'print the catalogue as JSON')
+  .option('--plain', 'line-by-line output (the default for this command)')
+  .action(async (opts: { json?: boolean }) => {
+    const { lessonsCommand } = await import('./commands/lessons.js');
+    process.exitCode = lessonsCommand(opts);
+  });
+
+program
+  .command('reset')
+  .summary('forget your progress (in one lesson, or all)')
+  .argument('[lesson]', 'lesson id; without it, every lesson')
+  .action(async (id: string | undefined) => {
+    const { resetCommand } = await import('./commands/reset.js');
+    process.exitCode = resetCommand(id);
+  });
+
+program
+  .command('repl')
+  .summary('explore freely: create, start, exec, enter, set limits, inspect, destroy sandboxes')
+  .option('--plain', 'read commands line by line from stdin and print results as text (automatic without a terminal)')
+  .action(async (opts: { plain?: boolean }) => {
+    const { replCommand } = await import('./commands/repl.js');
+    process.exitCode = await replCommand({ plain: opts.plain || program.opts().plain });
+  });
+
+program
+  .command('top')
+  .summary('full-screen live dashboard of every sandbox on this host')
+  .option('--plain', 'print one snapshot as text instead of the dashboard')
+  .action(async (opts: { plain?: boolean }) => {
+    const { topCommand } = await import('./commands/top.js');
+    process.exitCode = await topCommand({ plain: opts.plain || program.opts().plain });
+  });
+
+program
   .command('doctor')
   .summary('check what this host supports and how to fix what is missing')
   .addOption(new Option('--json', 'print the report as JSON'))

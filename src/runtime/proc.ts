@@ -71,7 +71,7 @@ export interface Snapshot {
   taken: number;
   processes: ProcessInfo[];
   byPid: Map<number, ProcessInfo>;
-  /** Namespaces of the host's init (PID 1), for telling "host" from "sandbox". */
+  /** Namespaces sandbox itself runs in (the "host" side), for telling host from sandbox. */
   hostNs: NamespaceInodes;
 }
 
@@ -94,7 +94,7 @@ export function snapshot(options: SnapshotOptions = {}): Snapshot {
     types.map((t) => NS_FILE[t]),
     wantCgroup ? cgroups().procKey : null,
   );
-  hostNsCache ??= namespacesOf(1);
+  hostNsCache ??= namespacesOf('self', types);
   const processes: ProcessInfo[] = new Array(raw.length);
   const byPid = new Map<number, ProcessInfo>();
   for (let i = 0; i < raw.length; i++) {

@@ -251,19 +251,30 @@ export class SandboxProcess {
     }
   }
 
-  /** Collects stdout and stderr as text until the process exits and the pipes close. */
-  async output(): Promise<{ status: ExitStatus; stdout: string; stderr: string }> {
-    const collect = (s: Readable | null) =>
-      new Promise<string>((resolve) => {
-        if (!s) return resolve('');
-        const chunks: Buffer[] = [];
-        s.on('data', (c: Buffer) => chunks.push(c));
-        s.on('error', () => resolve(Buffer.concat(chunks).toString('utf8')));
-        s.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
-      });
+  /**
+   * Collects stdout and stderr as text until the process exits and its pipes close. A background
+   * child may keep a pipe open after the process itself has exited: then whatever arrived within
+   * `graceMs` of the exit is what the process wrote.
+   */
+  async output(graceMs = 250): Promise<{ status: ExitStatus; stdout: string; stderr: string }> {
+    const streams = [this.stdout, this.stderr];
+    const chunks: Buffer[][] = [[], []];
+    const closed = streams.map(
+      (s, i) =>
+        new Promise<void>((resolve) => {
+          if (!s) return resolve();
+          s.on('data', (c: Buffer) => chunks[i].push(c));
+          s.on('error', () => resolve());
+          s.on('close', () => resolve());
+        }),
+    );
     this.stdin?.end();
-    const [stdout, stderr, status] = await Promise.all([collect(this.stdout), collect(this.stderr), this.wait()]);
-    return { status, stdout, stderr };
+    const status = await this.wait();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(closed), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+    for (const s of streams) s?.destroy();
+    return { status, stdout: Buffer.concat(chunks[0]).toString('utf8'), stderr: Buffer.concat(chunks[1]).toString('utf8') };
   }
 
   protected destroyStreams(): void {

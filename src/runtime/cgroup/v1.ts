@@ -88,20 +88,21 @@ export class CgroupV1 implements CgroupDriver {
     for (const mount of this.hierarchies()) {
       const parent = `${mount}/${CGROUP_PARENT}`;
       const dir = `${parent}/${name}`;
-      // Another session may remove the empty parent between our two mkdirs: retry once.
+      // Another session removes the parent when its last sandbox goes: if that happened between
+      // two of these steps, start again.
       for (let attempt = 0; ; attempt++) {
-        ensureDir(parent);
-        if (mount === this.mounts.get('cpuset')) this.inheritCpuset(parent, mount);
         try {
+          ensureDir(parent);
+          if (mount === this.mounts.get('cpuset')) this.inheritCpuset(parent, mount);
           if (ensureDir(dir)) created.push(dir);
+          // A new v1 cpuset group has no CPUs and no memory nodes: a process cannot join it
+          // (ENOSPC) until both are set. Start with everything the parent has.
+          if (mount === this.mounts.get('cpuset')) this.inheritCpuset(dir, parent);
           break;
         } catch (err) {
-          if ((err as { code?: string }).code !== 'ENOENT' || attempt > 2) throw err;
+          if ((err as { code?: string }).code !== 'ENOENT' || attempt > 4) throw err;
         }
       }
-      // A new v1 cpuset group has no CPUs and no memory nodes: a process cannot join it (ENOSPC)
-      // until both are set. Start with everything the parent has.
-      if (mount === this.mounts.get('cpuset')) this.inheritCpuset(dir, parent);
     }
     return created;
   }

@@ -74,14 +74,15 @@ export class CgroupV2 implements CgroupDriver {
   create(name: string): string[] {
     const dir = this.dir(name);
     for (let attempt = 0; ; attempt++) {
-      this.enableControllers(this.root);
-      ensureDir(this.parent);
-      this.enableControllers(this.parent);
       try {
+        this.enableControllers(this.root);
+        ensureDir(this.parent);
+        this.enableControllers(this.parent);
         return ensureDir(dir) ? [dir] : [];
       } catch (err) {
-        // Another session may have removed the empty parent in between: try again.
-        if ((err as { code?: string }).code !== 'ENOENT' || attempt > 2) throw err;
+        // Another session removes the parent when its last sandbox goes: if that happened
+        // between two of these steps, start again.
+        if ((err as { code?: string }).code !== 'ENOENT' || attempt > 4) throw err;
       }
     }
   }

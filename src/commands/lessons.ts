@@ -1,0 +1,28 @@
+/** `sandbox lessons [--json]`: the course, with each lesson's status for this user. */
+import { COURSE } from '../lessons/manifest.js';
+import { readAllProgress, statusOf } from '../lessons/progress.js';
+
+export function lessonsCommand(opts: { json?: boolean }): number {
+  const progress = readAllProgress();
+  const rows = COURSE.map((e) => {
+    const p = progress[e.id] ?? null;
+    return {
+      id: e.id,
+      title: e.title,
+      summary: e.summary,
+      status: statusOf(p),
+      step: p && !p.completed ? p.step + 1 : null,
+    };
+  });
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    return 0;
+  }
+  const idW = Math.max(...rows.map((r) => r.id.length));
+  const lines = rows.map((r, i) => {
+    const status = r.status === 'in progress' ? `in progress (step ${r.step})` : r.status;
+    return `${String(i + 1).padStart(2)}. ${r.id.padEnd(idW)}  ${status.padEnd(22)} ${r.title}: ${r.summary}`;
+  });
+  process.stdout.write(`${lines.join('\n')}\n\nStart one with: sudo sandbox learn ${rows.find((r) => r.status !== 'completed')?.id ?? rows[0].id}\n`);
+  return 0;
+}

@@ -1,0 +1,229 @@
+/**
+ * What a lesson's actions, views and checks work with: sandboxes it creates (all destroyed when
+ * the lesson ends, however it ends), a log of what was done in the learner's terms (the command
+ * they could type, the system call it makes, what came out), and a little state shared between
+ * steps. Everything kernel-facing goes through the runtime.
+ */
+import { execFile } from 'node:child_process';
+import type { Readable } from 'node:stream';
+
+import {
+  cgroups,
+  type CgroupLayout,
+  type ExecOptions,
+  type ExitStatus,
+  Sandbox,
+  SandboxError,
+  type SandboxOptions,
+  snapshot,
+} from '../runtime/index.js';
+import type { LogEntry } from './types.js';
+
+const NAME_FLAGS: Record<string, string> = {
+  pid: '--pid',
+  mount: '--mount',
+  uts: '--uts',
+  ipc: '--ipc',
+  net: '--net',
+  user: '--user',
+  cgroup: '--cgroup',
+};
+
+/** `sandbox run …` as the learner would type it for the same sandbox. */
+export function runEquivalent(options: SandboxOptions): string {
+  const parts = ['sandbox run'];
+  for (const ns of options.namespaces ?? []) parts.push(NAME_FLAGS[ns]);
+  if (options.hostname) parts.push(`--hostname ${options.hostname}`);
+  if (options.rootfs && options.rootfs.kind !== 'host') parts.push(`--rootfs ${options.rootfs.kind === 'dir' ? options.rootfs.path : options.rootfs.kind}`);
+  const l = options.limits ?? {};
+  if (l.cpuWeight !== undefined) parts.push(`--cpu-weight ${l.cpuWeight}`);
+  if (l.cpuQuota !== undefined) parts.push(`--cpu-quota ${l.cpuQuota}`);
+  if (l.cpus !== undefined) parts.push(`--cpus ${l.cpus}`);
+  if (l.memory !== undefined) parts.push(`--memory ${l.memory}`);
+  if (l.pids !== undefined) parts.push(`--pids ${l.pids}`);
+  if (options.init) parts.push('--init');
+  if (options.command?.length) parts.push('--', ...options.command.map(shellQuote));
+  else if (options.init) parts.push('  # no command: sandbox-init alone holds the namespaces');
+  return parts.join(' ');
+}
+
+export function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export class LessonContext {
+  readonly lessonId: string;
+  /** Values steps share: pids captured, names… (never used as a check's evidence). */
+  readonly state = new Map<string, unknown>();
+  private readonly sandboxes = new Map<string, Sandbox>();
+  private readonly deferred: (() => Promise<void> | void)[] = [];
+  private entries: LogEntry[] = [];
+  private closed = false;
+
+  constructor(lessonId: string) {
+    this.lessonId = lessonId;
+  }
+
+  get layout(): CgroupLayout {
+    return cgroups().layout;
+  }
+
+  /** Log entries since the last takeLog(). */
+  takeLog(): LogEntry[] {
+    const out = this.entries;
+    this.entries = [];
+    return out;
+  }
+
+  log(entry: LogEntry): void {
+    this.entries.push(entry);
+  }
+
+  /** Creates a sandbox known to the lesson as `key` (its name: `<lesson>-<key>`). */
+  async sandbox(key: string, options: SandboxOptions): Promise<Sandbox> {
+    if (this.closed) throw new SandboxError('the lesson has ended', { code: 'E_CLOSED' });
+    await this.destroy(key);
+    const base = `${this.lessonId.replace(/-namespaces?$/, 'ns').slice(0, 20)}-${key}`.slice(0, 28);
+    let sandbox: Sandbox | undefined;
+    for (let attempt = 0; !sandbox; attempt++) {
+      const name = attempt === 0 ? base : `${base}-${attempt + 1}`;
+      try {
+        sandbox = await Sandbox.create({ stdio: 'ignore', purpose: `lesson ${this.lessonId}`, ...options, name });
+      } catch (err) {
+        // Another learner's session on this host may hold the name: take the next one.
+        if (err instanceof SandboxError && err.code === 'E_EXISTS' && attempt < 8) continue;
+        throw err;
+      }
+    }
+    this.sandboxes.set(key, sandbox);
+    const clone = sandbox.explain.find((s) => s.what === 'clone3');
+    this.log({
+      command: runEquivalent(options),
+      syscall: clone?.syscall,
+      output: clone?.result,
+    });
+    return sandbox;
+  }
+
+  /** The sandbox created as `key`, if it exists and has not been destroyed. */
+  get(key: string): Sandbox | undefined {
+    const s = this.sandboxes.get(key);
+    return s && !s.isDestroyed ? s : undefined;
+  }
+
+  /** Every live sandbox of this lesson, by key. */
+  all(): [string, Sandbox][] {
+    return [...this.sandboxes].filter(([, s]) => !s.isDestroyed);
+  }
+
+  /** Runs a command inside sandbox `key`, logs it as `nsenter`, returns its output. */
+  async exec(
+    key: string,
+    command: string[],
+    options: ExecOptions = {},
+  ): Promise<{ status: ExitStatus; stdout: string; stderr: string }> {
+    const s = this.get(key);
+    if (!s) throw new SandboxError(`the lesson has no running sandbox "${key}"`, { code: 'E_NOT_RUNNING', actionable: false });
+    const r = await s.execOutput(command, options);
+    this.log({
+      command: `nsenter --target ${s.pid} --all -- ${command.map(shellQuote).join(' ')}`,
+      syscall: `setns(pidfd of ${s.pid}, ${s.namespaces.map((n) => NAME_FLAGS[n].slice(2)).join('|')}); fork(); execve("${command[0]}", …)`,
+      output: (r.stdout + r.stderr).trimEnd() || undefined,
+    });
+    return r;
+  }
+
+  /**
+   * Starts a long-running command inside sandbox `key` (as `nsenter … CMD &` would) and returns its
+   * host PID once it appears in /proc, or null. It ends with the sandbox.
+   */
+  async start(key: string, command: string[]): Promise<number | null> {
+    const s = this.get(key);
+    if (!s) throw new SandboxError(`the lesson has no running sandbox "${key}"`, { code: 'E_NOT_RUNNING', actionable: false });
+    const supervisor = await s.exec(command, { stdio: 'ignore' });
+    let pid: number | null = null;
+    for (let i = 0; i < 200 && pid === null; i++) {
+      pid = snapshot({ cgroup: false }).processes.find((p) => p.ppid === supervisor.pid)?.pid ?? null;
+      if (pid === null) await new Promise((r) => setTimeout(r, 10));
+    }
+    this.log({
+      command: `nsenter --target ${s.pid} --all -- ${command.map(shellQuote).join(' ')} &`,
+      syscall: `setns(pidfd of ${s.pid}, …); fork(); execve("${command[0]}", …)`,
+      output: pid ? `host PID ${pid}` : undefined,
+    });
+    return pid;
+  }
+
+  /** The first line a sandbox writes to a piped stream (the rest is drained), or '' after a while. */
+  readLine(stream: Readable | null, timeoutMs = 5000): Promise<string> {
+    return new Promise((resolve) => {
+      if (!stream) return resolve('');
+      let buf = '';
+      const done = (line: string) => {
+        clearTimeout(timer);
+        stream.off('data', onData);
+        stream.resume();
+        resolve(line);
+      };
+      const onData = (c: Buffer) => {
+        buf += c.toString('utf8');
+        const nl = buf.indexOf('\n');
+        if (nl >= 0) done(buf.slice(0, nl));
+      };
+      const timer = setTimeout(() => done(buf.trim()), timeoutMs);
+      stream.on('data', onData);
+    });
+  }
+
+  /** Runs a command on the host (a probe the learner could type), logs it, returns its output. */
+  host(command: string[]): Promise<string> {
+    return new Promise((resolve) => {
+      execFile(command[0], command.slice(1), { encoding: 'utf8', timeout: 10_000 }, (err, stdout, stderr) => {
+        const out = `${stdout ?? ''}${stderr ?? ''}`.trimEnd();
+        this.log({ command: command.map(shellQuote).join(' '), output: out || (err ? String(err.message) : undefined) });
+        resolve(out);
+      });
+    });
+  }
+
+  /** Sends a signal to sandbox `key`'s first process and logs it. */
+  signal(key: string, sig: NodeJS.Signals): void {
+    const s = this.get(key);
+    if (!s) return;
+    s.signal(sig);
+    this.log({ command: `kill -${sig.replace(/^SIG/, '')} ${s.pid}`, syscall: `pidfd_send_signal(pidfd of ${s.pid}, ${sig})` });
+  }
+
+  /** Destroys sandbox `key` (if any), logging what was removed. */
+  async destroy(key: string): Promise<void> {
+    const s = this.sandboxes.get(key);
+    if (!s || s.isDestroyed) return;
+    const r = await s.destroy();
+    this.log({ note: `sandbox ${r.name} destroyed: ${r.processesKilled} process(es) killed, cgroup and directories removed` });
+  }
+
+  /** Runs at close, before the sandboxes are destroyed (e.g. to remove a mount a step made). */
+  defer(fn: () => Promise<void> | void): void {
+    this.deferred.push(fn);
+  }
+
+  /** Ends the lesson: deferred cleanups, then every sandbox. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const fn of this.deferred.reverse()) {
+      try {
+        await fn();
+      } catch {
+        /* keep going: everything else must still be removed */
+      }
+    }
+    for (const s of this.sandboxes.values()) {
+      try {
+        await s.destroy();
+      } catch {
+        s.destroySync();
+      }
+    }
+  }
+}

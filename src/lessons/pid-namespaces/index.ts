@@ -1,0 +1,405 @@
+/**
+ * pid-namespaces: PID 1 inside; the same process seen from host and sandbox; two sandboxes side
+ * by side; a namespace three levels deep; orphans and their reaper; PID 1 and signals; the death
+ * of PID 1. Every claim is checked in /proc.
+ */
+import os from 'node:os';
+
+import { catchesSignal, nsInode, snapshot } from '../../runtime/index.js';
+import { noSandbox, readlinkOr, settle, statusField, verdict } from '../checks.js';
+import type { LessonContext } from '../context.js';
+import type { Lesson } from '../types.js';
+import { pidTableView, treeView } from '../views.js';
+
+/** Processes whose PID namespace is `ino`, in namespace-PID order. */
+function membersOf(ino: number | null) {
+  if (!ino) return [];
+  return snapshot({ namespaces: ['pid'] })
+    .processes.filter((p) => p.ns.pid === ino)
+    .sort((a, b) => a.nspid[a.nspid.length - 1] - b.nspid[b.nspid.length - 1]);
+}
+
+/** The PID namespace sandbox runs in: the "host" side of every comparison. */
+const hostPidNs = () => readlinkOr('/proc/self/ns/pid');
+
+/** The deepest process of sandbox c (the innermost sleep), found in /proc. */
+function deepest(ctx: LessonContext) {
+  const c = ctx.get('c');
+  if (!c) return null;
+  const mine = snapshot({ namespaces: ['pid'] }).processes.filter((p) => p.sandbox === c.name);
+  return mine.sort((a, b) => b.nspid.length - a.nspid.length)[0] ?? null;
+}
+
+export const lesson: Lesson = {
+  id: 'pid-namespaces',
+  title: 'PID namespaces',
+  summary: 'PID 1 inside, the same process seen from host and sandbox, nesting, orphans, the death of PID 1',
+  requires: [{ kind: 'command', name: 'unshare' }, { kind: 'command', name: 'ps' }],
+  steps: [
+    {
+      id: 'pid1-inside',
+      title: 'A new PID namespace: PID 1 inside',
+      prediction: {
+        question: 'A shell starts as the first process of a new PID namespace and runs `echo $$`. What does it print?',
+        choices: ['its PID on the host, such as 4711', '1', '0'],
+        answer: 1,
+        explanation:
+          'Each PID namespace numbers its processes from 1, and the first process in it gets 1. The host still knows it by its ordinary host PID.',
+      },
+      action: async (ctx) => {
+        const s = await ctx.sandbox('a', {
+          namespaces: ['pid', 'mount'],
+          command: ['sh', '-c', 'echo "inside, my PID is $$"; exec sleep infinity'],
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        const said = await ctx.readLine(s.stdout);
+        ctx.log({ note: `the shell printed: ${said}`, output: `outside, the host knows the same process as PID ${s.pid}` });
+      },
+      view: treeView(),
+      checks: [
+        {
+          label: "the sandbox's first process is PID 1 in its namespace",
+          run: (ctx) => {
+            const a = ctx.get('a');
+            if (!a) return noSandbox('a');
+            return verdict(`grep NSpid /proc/${a.pid}/status`, `${a.pid} 1`, statusField(a.pid, 'NSpid') ?? '(gone)');
+          },
+        },
+        {
+          label: "it lives in a new PID namespace, not the host's",
+          run: (ctx) => {
+            const a = ctx.get('a');
+            if (!a) return noSandbox('a');
+            const host = hostPidNs();
+            const link = readlinkOr(`/proc/${a.pid}/ns/pid`);
+            return verdict(`readlink /proc/${a.pid}/ns/pid /proc/self/ns/pid`, `not ${host}`, link, link.startsWith('pid:[') && link !== host);
+          },
+        },
+      ],
+      hint: 'The sandbox was made with clone3(CLONE_NEWPID): its first process is PID 1 in the new namespace. NSpid in /proc/PID/status lists the PID at every level, host first.',
+      takeaway: 'One process, two numbers: the host PID and 1.',
+    },
+    {
+      id: 'same-process-two-pids',
+      title: 'Joining the namespace: the next PID',
+      prediction: {
+        question: 'You join sandbox a (as `nsenter` does) and start `sleep` there. Which PID does it have inside?',
+        choices: ['a small number counted inside the sandbox, like 2', 'its host PID, like 4712', '1, like every process there'],
+        answer: 0,
+        explanation:
+          'Inside, PIDs are counted per namespace, so the new process gets the next free number there. On the host it gets an ordinary host PID too: every process has one PID per namespace it is in.',
+      },
+      action: async (ctx) => {
+        const pid = await ctx.start('a', ['sleep', 'infinity']);
+        if (pid) ctx.state.set('a-second', pid);
+        await ctx.exec('a', ['ps', '-eo', 'pid,comm']);
+        if (pid) await ctx.host(['grep', 'NSpid', `/proc/${pid}/status`]);
+      },
+      view: treeView(),
+      checks: [
+        {
+          label: 'the joined process has its own small PID inside sandbox a',
+          run: (ctx) => {
+            const a = ctx.get('a');
+            if (!a) return noSandbox('a');
+            const pid = ctx.state.get('a-second') as number | undefined;
+            const second = membersOf(nsInode(a.pid, 'pid')).find((p) => p.pid === pid);
+            if (!pid || !second) return verdict(`ls /proc (processes in sandbox a)`, 'a second sleep in sandbox a', 'only PID 1', false);
+            const inside = second.nspid[1];
+            return verdict(
+              `grep NSpid /proc/${pid}/status`,
+              `${pid} n (n > 1, counted inside)`,
+              second.nspid.join(' '),
+              second.nspid.length === 2 && inside > 1 && inside !== pid,
+            );
+          },
+        },
+        {
+          label: "inside, ps sees only the sandbox's processes",
+          run: async (ctx) => {
+            const a = ctx.get('a');
+            if (!a) return noSandbox('a');
+            const r = await a.execOutput(['ps', '-eo', 'pid=,comm=']);
+            const rows = r.stdout.trim().split('\n').map((l) => l.trim().replace(/\s+/, ' '));
+            const sleeps = rows.filter((l) => / sleep$/.test(l));
+            const hostCount = snapshot({ cgroup: false }).processes.length;
+            return verdict(
+              `nsenter -t ${a.pid} -a ps -eo pid,comm`,
+              `PID 1 sleep, a second sleep, ps itself; none of the host's ${hostCount} processes`,
+              rows.join(', '),
+              rows.includes('1 sleep') && sleeps.length === 2 && rows.length <= 4,
+            );
+          },
+        },
+      ],
+      hint: 'Joining a PID namespace (setns) only affects the children made afterwards: sandbox forks the command into the namespace, where it gets the next free PID.',
+    },
+    {
+      id: 'side-by-side',
+      title: 'Two sandboxes side by side',
+      prediction: {
+        question: 'Sandbox a already has a PID 1. A second sandbox, b, gets its own PID namespace. Which PID does its first process see?',
+        choices: ['the next free one after a\'s, like 3', '1: every PID namespace numbers from 1', 'the same as its host PID'],
+        answer: 1,
+        explanation: "Namespaces do not share numbering: b's first process is PID 1 in b, just as a's is in a. Only the host sees both, with different host PIDs.",
+      },
+      action: async (ctx) => {
+        const b = await ctx.sandbox('b', { namespaces: ['pid', 'mount'], command: ['sh', '-c', 'sleep infinity & sleep infinity & wait'] });
+        await settle(() => membersOf(nsInode(b.pid, 'pid')).length, (n) => n >= 3);
+        await ctx.exec('b', ['ps', '-eo', 'pid,ppid,comm']);
+      },
+      view: treeView(),
+      checks: [
+        {
+          label: "b's first process is PID 1 in b",
+          run: (ctx) => {
+            const b = ctx.get('b');
+            if (!b) return noSandbox('b');
+            return verdict(`grep NSpid /proc/${b.pid}/status`, `${b.pid} 1`, statusField(b.pid, 'NSpid') ?? '(gone)');
+          },
+        },
+        {
+          label: 'a, b and the host are three different PID namespaces',
+          run: (ctx) => {
+            const a = ctx.get('a');
+            const b = ctx.get('b');
+            if (!a) return noSandbox('a');
+            if (!b) return noSandbox('b');
+            const links = [readlinkOr(`/proc/${a.pid}/ns/pid`), readlinkOr(`/proc/${b.pid}/ns/pid`), hostPidNs()];
+            return verdict(
+              `readlink /proc/${a.pid}/ns/pid /proc/${b.pid}/ns/pid /proc/self/ns/pid`,
+              'three different pid:[…] links',
+              links.join('  '),
+              new Set(links).size === 3 && links.every((l) => l.startsWith('pid:[')),
+            );
+          },
+        },
+        {
+          label: 'b numbers its own processes 1, 2, 3',
+          run: (ctx) => {
+            const b = ctx.get('b');
+            if (!b) return noSandbox('b');
+            const nums = membersOf(nsInode(b.pid, 'pid')).map((p) => p.nspid[1]);
+            return verdict(`NSpid of every process in ${readlinkOr(`/proc/${b.pid}/ns/pid`)}`, '1 2 3', nums.join(' '));
+          },
+        },
+      ],
+      hint: "Compare the pid:[…] links in /proc/PID/ns: equal links mean the same namespace. Each sandbox's processes are numbered from 1 in their own.",
+    },
+    {
+      id: 'nested',
+      title: 'Three levels deep',
+      prediction: {
+        question:
+          'Inside sandbox c, `unshare --pid --fork` makes a namespace inside c\'s, and inside that, another. How many PIDs does the innermost process have?',
+        choices: ['one: its PID in the innermost namespace', 'two: innermost and host', 'four: host, c, and each of the two levels below'],
+        answer: 2,
+        explanation:
+          'PID namespaces nest: a process is visible, with its own number, in its namespace and in every ancestor. The innermost sleep is PID 1 at the bottom and has a PID at each level up to the host.',
+      },
+      action: async (ctx) => {
+        const c = await ctx.sandbox('c', {
+          namespaces: ['pid', 'mount'],
+          command: ['unshare', '--pid', '--fork', '--mount-proc', 'sh', '-c', 'sleep infinity & exec unshare --pid --fork --mount-proc sleep infinity'],
+        });
+        const deep = await settle(() => deepest(ctx), (p) => (p?.nspid.length ?? 0) >= 4);
+        if (deep) await ctx.host(['grep', 'NSpid', `/proc/${deep.pid}/status`]);
+        ctx.log({ note: `sandbox c's own PID 1 is host PID ${c.pid}; each unshare --pid --fork made one more level below it` });
+      },
+      view: pidTableView(),
+      checks: [
+        {
+          label: 'the innermost sleep has a PID at each of four levels, and is PID 1 at the bottom',
+          run: (ctx) => {
+            const d = deepest(ctx);
+            if (!ctx.get('c')) return noSandbox('c');
+            if (!d) return verdict('NSpid of the processes in sandbox c', 'a process four levels deep', 'none', false);
+            const nspid = statusField(d.pid, 'NSpid') ?? '(gone)';
+            const parts = nspid.split(' ');
+            return verdict(`grep NSpid /proc/${d.pid}/status`, `${d.pid} x y 1`, nspid, parts.length === 4 && parts[3] === '1' && parts[0] === String(d.pid));
+          },
+        },
+        {
+          label: 'each level is a different PID namespace',
+          run: (ctx) => {
+            const c = ctx.get('c');
+            if (!c) return noSandbox('c');
+            const mine = snapshot({ namespaces: ['pid'] }).processes.filter((p) => p.sandbox === c.name);
+            const inits = [2, 3, 4].map((len) => mine.find((p) => p.nspid.length === len && p.nspid[len - 1] === 1));
+            if (inits.some((p) => !p)) return verdict('PID 1 at each level of sandbox c', 'a PID 1 at levels 1, 2 and 3', 'missing levels', false);
+            const links = [hostPidNs(), ...inits.map((p) => readlinkOr(`/proc/${p!.pid}/ns/pid`))];
+            return verdict(
+              `readlink /proc/{self,${inits.map((p) => p!.pid).join(',')}}/ns/pid`,
+              'four different namespaces (host, c, level 2, level 3)',
+              links.join('  '),
+              new Set(links).size === 4,
+            );
+          },
+        },
+      ],
+      hint: 'NSpid shows a process\'s PID in every namespace it can be seen from, outermost first. unshare --pid --fork makes a child namespace and forks into it.',
+    },
+    {
+      id: 'orphans',
+      title: 'Orphans: PID 1 adopts and reaps them',
+      prediction: {
+        question: "Inside sandbox d, a shell starts a sleep in the background and exits. The sleep's parent is gone. Who becomes its parent?",
+        choices: ["the host's PID 1", 'PID 1 of its own namespace', 'nobody: orphans are killed'],
+        answer: 1,
+        explanation:
+          "Within a PID namespace, orphans are adopted by that namespace's PID 1, which must also reap them when they exit: nobody else will, and unreaped children stay as zombies.",
+      },
+      action: async (ctx) => {
+        await ctx.sandbox('d', { namespaces: ['pid', 'mount'], init: true });
+        await ctx.exec('d', ['sh', '-c', '(sleep infinity >/dev/null 2>&1 &); (sleep 0.3 &); echo "started two sleeps in subshells that exited at once"']);
+        await new Promise((r) => setTimeout(r, 800));
+        await ctx.exec('d', ['ps', '-eo', 'pid,ppid,stat,comm']);
+      },
+      view: treeView(),
+      checks: [
+        {
+          label: "the orphaned sleep's parent is now PID 1 of the namespace (sandbox-init)",
+          run: (ctx) => {
+            const d = ctx.get('d');
+            if (!d) return noSandbox('d');
+            const sleeps = membersOf(nsInode(d.pid, 'pid')).filter((p) => p.comm === 'sleep');
+            const adopted = sleeps.filter((p) => p.ppid === d.pid);
+            return verdict(
+              `grep PPid /proc/<sleep>/status (sandbox-init is host PID ${d.pid})`,
+              `PPid ${d.pid}`,
+              sleeps.length ? sleeps.map((p) => `sleep(${p.pid}) PPid ${p.ppid}`).join(', ') : 'no sleep in sandbox d',
+              adopted.length > 0 && adopted.length === sleeps.length,
+            );
+          },
+        },
+        {
+          label: 'the orphan that exited was reaped: no zombie left',
+          run: async (ctx) => {
+            const d = ctx.get('d');
+            if (!d) return noSandbox('d');
+            const ino = nsInode(d.pid, 'pid');
+            const members = await settle(() => membersOf(ino), (m) => m.filter((p) => p.comm === 'sleep').length <= 1);
+            const zombies = members.filter((p) => p.state === 'Z');
+            const sleeps = members.filter((p) => p.comm === 'sleep');
+            return verdict(
+              `grep State /proc/*/status (processes in sandbox d)`,
+              'one sleep left, no zombie (Z)',
+              `${sleeps.length} sleep, ${zombies.length} zombie${zombies.length === 1 ? '' : 's'}`,
+              sleeps.length === 1 && zombies.length === 0,
+            );
+          },
+        },
+      ],
+      hint: 'PID 1 here is sandbox-init, a tiny init that waits for every child that exits. Without it, an exited orphan would stay a zombie until the namespace ends.',
+    },
+    {
+      id: 'pid1-signals',
+      title: 'PID 1 ignores signals it does not handle',
+      prediction: {
+        question: "Sandbox e's PID 1 is `sleep`, which installs no signal handlers. You send it SIGTERM from the host. What happens?",
+        choices: ['it dies, as sleep does on SIGTERM', 'nothing: the kernel drops the signal', 'it stops until SIGCONT'],
+        answer: 1,
+        explanation:
+          "The kernel protects a namespace's init: signals it has no handler for are dropped (only SIGKILL and SIGSTOP from an ancestor namespace get through). That is why containers need an init that forwards signals (docker run --init).",
+      },
+      action: async (ctx) => {
+        const e = await ctx.sandbox('e', { namespaces: ['pid'], command: ['sleep', 'infinity'] });
+        const ctl = await ctx.sandbox('e-host', { namespaces: ['uts'], command: ['sleep', 'infinity'] });
+        await ctx.host(['grep', 'SigCgt', `/proc/${e.pid}/status`]);
+        ctx.signal('e', 'SIGTERM');
+        ctx.signal('e-host', 'SIGTERM');
+        await Promise.race([ctl.wait(), new Promise((r) => setTimeout(r, 1000))]);
+        await new Promise((r) => setTimeout(r, 200));
+        ctx.log({ note: `sleep as PID 1: ${e.running ? 'still running' : 'exited'}; the same sleep without a PID namespace: ${ctl.running ? 'still running' : `ended by ${ctl.status?.signal ?? ctl.status?.code}`}` });
+      },
+      view: treeView(),
+      checks: [
+        {
+          label: 'sleep has no handler for SIGTERM',
+          run: (ctx) => {
+            const e = ctx.get('e');
+            if (!e) return noSandbox('e');
+            const mask = statusField(e.pid, 'SigCgt') ?? '(gone)';
+            return verdict(
+              `grep SigCgt /proc/${e.pid}/status (bit 15 = SIGTERM)`,
+              'bit 15 clear',
+              mask,
+              catchesSignal(e.pid, os.constants.signals.SIGTERM) === false,
+            );
+          },
+        },
+        {
+          label: 'as PID 1 it survived SIGTERM; without a PID namespace the same sleep died of it',
+          run: (ctx) => {
+            const e = ctx.get('e');
+            const h = ctx.get('e-host');
+            if (!e) return noSandbox('e');
+            const state = statusField(e.pid, 'State') ?? 'gone';
+            const control = h ? (h.status?.signal ?? (h.running ? 'running' : String(h.status?.code))) : 'SIGTERM';
+            return verdict(
+              `grep State /proc/${e.pid}/status; wait status of the control sleep`,
+              'PID 1: S (sleeping); control: SIGTERM',
+              `PID 1: ${state.split(' ')[0]}; control: ${control}`,
+              state.startsWith('S') && control === 'SIGTERM',
+            );
+          },
+        },
+      ],
+      hint: 'Look at SigCgt in /proc/PID/status: it lists the signals the process catches. A namespace init only receives those (plus SIGKILL/SIGSTOP from outside).',
+    },
+    {
+      id: 'pid1-death',
+      title: 'When PID 1 dies, the namespace dies',
+      prediction: {
+        question: "Sandbox b's PID 1 has two children. You kill PID 1 with SIGKILL from the host. What happens to the children?",
+        choices: ["they are adopted by the host's init and keep running", 'the kernel kills them too: the namespace ends', 'they keep running as orphans inside'],
+        answer: 1,
+        explanation:
+          "A PID namespace cannot outlive its init: when PID 1 exits, the kernel sends SIGKILL to every other process in the namespace. That is also how sandbox makes sure nothing survives.",
+      },
+      action: async (ctx) => {
+        const b = ctx.get('b');
+        if (!b) throw new Error('sandbox b from step 3 is not running');
+        const ino = nsInode(b.pid, 'pid');
+        ctx.state.set('b-ns', ino);
+        ctx.state.set('b-members', membersOf(ino).map((p) => p.pid));
+        ctx.signal('b', 'SIGKILL');
+        await b.wait();
+        await settle(() => membersOf(ino).length, (n) => n === 0, 2000);
+      },
+      view: treeView(),
+      checks: [
+        {
+          label: "no process is left in b's PID namespace",
+          run: (ctx) => {
+            const b = ctx.get('b');
+            const ino = (ctx.state.get('b-ns') as number | undefined) ?? (b ? nsInode(b.pid, 'pid') : null);
+            if (!ino) return noSandbox('b');
+            const left = membersOf(ino);
+            return verdict(
+              `readlink /proc/*/ns/pid | grep -c pid:[${ino}]`,
+              '0',
+              String(left.length),
+            );
+          },
+        },
+        {
+          label: "b's other processes were killed with it",
+          run: (ctx) => {
+            const b = ctx.get('b');
+            const ino = b ? nsInode(b.pid, 'pid') : null;
+            const pids = (ctx.state.get('b-members') as number[] | undefined) ?? membersOf(ino).map((p) => p.pid);
+            if (!pids.length) return noSandbox('b');
+            const alive = pids.filter((p) => {
+              const st = statusField(p, 'State');
+              return st !== null && !st.startsWith('Z');
+            });
+            return verdict(`ls -d ${pids.map((p) => `/proc/${p}`).join(' ')}`, 'all gone', alive.length ? `still running: ${alive.join(' ')}` : 'all gone');
+          },
+        },
+      ],
+      hint: 'Killing a namespace init makes the kernel kill everything else in that namespace (zap_pid_ns_processes). There is no way to keep them alive.',
+      takeaway: 'A PID namespace is a subtree of the process tree: its own numbering, its own init, and a lifetime tied to that init.',
+    },
+  ],
+};

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Turns a fresh Debian 13 (trixie) machine into a sandbox lab: Debian's own packages (Node.js 20,
+# npm, a C++ toolchain for the native addon, what the lessons use), the project built the way
+# the README says (`npm ci && npm link`), and `sandbox doctor` as the final word.
+#
+# Vagrant runs it as root at the first `vagrant up` (provisioner "setup"); test/lab/run.sh runs
+# this same file in a fresh Debian 13 root filesystem, so what CI checks is what students get.
+# Running it again rebuilds from the current /vagrant (e.g. after `vagrant rsync`).
+#
+# The build happens in a root-owned copy, /opt/sandbox, never in /vagrant: /vagrant belongs to the
+# vagrant user (npm, run as root, then runs the build scripts as that user), a shared folder makes
+# node_modules slow or breaks its symlinks, and `vagrant rsync` would overwrite it.
+set -euo pipefail
+
+SRC=${SANDBOX_SRC:-/vagrant}
+DEST=${SANDBOX_DEST:-/opt/sandbox}
+PACKAGES=(ca-certificates nodejs npm g++ make python3 busybox-static iproute2 tmux util-linux procps perl)
+
+export DEBIAN_FRONTEND=noninteractive
+export HOME=/root   # npm's cache and config belong to root, whatever sudo kept of the caller's HOME
+
+step() { printf '\n== %s\n' "$*"; }
+die() { printf 'provision: error: %s\n' "$*" >&2; exit 1; }
+
+[[ $(id -u) == 0 ]] || die "run as root (Vagrant does: provisioners are privileged)"
+[[ -f $SRC/package.json && -f $SRC/package-lock.json ]] || die "no project at $SRC (is the synced folder there? try: vagrant reload)"
+
+step "Debian packages: ${PACKAGES[*]}"
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}"
+node -e 'const [maj] = process.versions.node.split(".").map(Number); process.exit(maj >= 20 ? 0 : 1)' \
+  || die "Node.js $(node --version) is too old: sandbox needs >= 20 (Debian 13 has 20.x)"
+echo "node $(node --version), npm $(npm --version), $(uname -sr), $(nproc) CPUs"
+(($(nproc) >= 2)) || echo "warning: 1 CPU: the cgroups-cpu lesson needs 2 (LAB_CPUS=2 in vagrant/README.md)"
+
+# Build in a staging copy and swap it in only when it works: a failed re-provision leaves the
+# previous build in place.
+step "copy $SRC to $DEST (without the host's node_modules, build, dist)"
+rm -rf "$DEST.new"
+mkdir -p "$DEST.new"
+tar -C "$SRC" --exclude=./.git --exclude=./node_modules --exclude=./build --exclude=./dist \
+  --exclude=./.cache --exclude=./vagrant/.vagrant -cf - . \
+  | tar -C "$DEST.new" --no-same-owner -xf -
+
+step "build (README): npm ci"
+(cd "$DEST.new" && npm ci --no-audit --no-fund)
+
+rm -rf "$DEST.old"
+if [[ -e $DEST ]]; then mv "$DEST" "$DEST.old"; fi
+mv "$DEST.new" "$DEST"
+rm -rf "$DEST.old"
+
+step "sandbox on PATH (README): npm link"
+(cd "$DEST" && npm link --no-audit --no-fund)
+bin=$(command -v sandbox) || die "npm link did not put sandbox on PATH ($(npm prefix -g)/bin)"
+echo "sandbox -> $bin -> $(readlink -f "$bin")"
+
+cat >/etc/motd <<'EOF'
+
+sandbox lab: learn how containers work by building real ones.
+  sudo sandbox learn pid-namespaces   the first lesson
+  sudo sandbox lessons                the whole course
+  sudo sandbox doctor                 what this machine supports
+
+EOF
+
+step "sandbox doctor"
+sandbox doctor
