@@ -60,6 +60,7 @@ child=
 host_mounts() { awk '$5 ~ "^/(sys|proc|dev)(/|$)" {print $5, $9}' /proc/self/mountinfo | sort; }
 mounts_before=$(host_mounts)
 
+# shellcheck disable=SC2317 # (pids_in_root, cleanup, on_signal) run from traps
 # Processes whose root directory is the lab root (or below it): ours, and only ours.
 pids_in_root() {
   local p r
@@ -70,6 +71,7 @@ pids_in_root() {
   return 0
 }
 
+# shellcheck disable=SC2317
 cleanup() {
   local status=$? pids
   trap - EXIT INT TERM
@@ -97,6 +99,7 @@ cleanup() {
   fi
   exit "$status"
 }
+# shellcheck disable=SC2317
 on_signal() {
   log "interrupted ($1): stopping and cleaning up"
   trap - INT TERM
@@ -118,7 +121,7 @@ mkdir -p "$logdir" "$CACHE/apt-archives/partial" "$CACHE/npm"
 # Keep the logs of the last 10 runs.
 find "$CACHE/logs" -mindepth 1 -maxdepth 1 -type d | sort | head -n -10 | xargs -r rm -rf
 
-printf '\nsandbox lab test: Debian 13 (%s) root filesystem, provisioned like `vagrant up`\n' "$SUITE"
+printf '\nsandbox lab test: a Debian 13 (%s) root filesystem, provisioned as by vagrant up\n' "$SUITE"
 printf 'project: %s   logs: %s\n\n' "$REPO" "$logdir"
 
 pristine=$CACHE/rootfs-$SUITE
