@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -82,10 +83,81 @@ static std::string CgroupPath(const char *text, const std::string &key) {
   return std::string();
 }
 
-// procSnapshot(nsTypes: string[], cgroupKey: string | null) ->
-//   Array<{ pid, ppid, comm, state, uid, nspid: number[], ns: number[], cgroup: string | null }>
-// ns[i] is the inode of /proc/PID/ns/<nsTypes[i]> (0 if unreadable). Processes that exit during
-// the scan are skipped.
+struct Light {
+  int pid;
+  int ppid;
+};
+
+// pid and ppid from /proc/PID/stat (a far cheaper read than status); false if it exited.
+static bool ReadStat(int dirfd, const char *name, Light *out, char *buf, size_t cap) {
+  if (ReadAt(dirfd, name, buf, cap) <= 0) return false;
+  const char *rp = strrchr(buf, ')');  // comm may hold spaces and parentheses
+  if (!rp || rp[1] != ' ' || !rp[2] || rp[3] != ' ') return false;
+  out->pid = atoi(buf);
+  out->ppid = atoi(rp + 4);
+  return true;
+}
+
+// One process's details: status (Name, State, PPid, Uid, NSpid), namespace inodes, cgroup path.
+static bool Detail(Napi::Env env, int procfd, const char *entry, int pid, const std::vector<std::string> &nsTypes,
+                   bool wantCgroup, const std::string &cgKey, char *buf, size_t cap, Napi::Object *out) {
+  int dfd = openat(procfd, entry, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return false;
+  if (ReadAt(dfd, "status", buf, cap) <= 0) {
+    close(dfd);
+    return false;
+  }
+  const char *name = Field(buf, "Name");
+  const char *state = Field(buf, "State");
+  const char *ppid = Field(buf, "PPid");
+  const char *uid = Field(buf, "Uid");
+  const char *nspid = Field(buf, "NSpid");
+  std::string comm = name ? std::string(name, strcspn(name, "\n")) : std::string();
+  Napi::Object p = Napi::Object::New(env);
+  p.Set("pid", Napi::Number::New(env, pid));
+  p.Set("ppid", Napi::Number::New(env, ppid ? atoi(ppid) : 0));
+  p.Set("comm", Napi::String::New(env, comm));
+  p.Set("state", Napi::String::New(env, state ? std::string(state, 1) : std::string("?")));
+  p.Set("uid", Napi::Number::New(env, uid ? atoi(uid) : -1));
+  Napi::Array chain = Napi::Array::New(env);
+  if (nspid) {
+    const char *q = nspid;
+    uint32_t k = 0;
+    while (*q && *q != '\n') {
+      char *endp;
+      long v = strtol(q, &endp, 10);
+      if (endp == q) break;
+      chain.Set(k++, Napi::Number::New(env, (double)v));
+      q = endp;
+      while (*q == ' ' || *q == '\t') q++;
+    }
+  } else {
+    chain.Set(0u, Napi::Number::New(env, pid));
+  }
+  p.Set("nspid", chain);
+  Napi::Array ns = Napi::Array::New(env, nsTypes.size());
+  for (size_t i = 0; i < nsTypes.size(); i++) {
+    struct stat st;
+    double ino = fstatat(dfd, nsTypes[i].c_str(), &st, 0) == 0 ? (double)st.st_ino : 0;
+    ns.Set((uint32_t)i, Napi::Number::New(env, ino));
+  }
+  p.Set("ns", ns);
+  if (wantCgroup && ReadAt(dfd, "cgroup", buf, cap) > 0) {
+    p.Set("cgroup", Napi::String::New(env, CgroupPath(buf, cgKey)));
+  } else {
+    p.Set("cgroup", env.Null());
+  }
+  close(dfd);
+  *out = p;
+  return true;
+}
+
+// procSnapshot(nsTypes: string[], cgroupKey: string | null, select?: { roots?: number[], pids?: number[] })
+//   -> { total, processes: Array<{ pid, ppid, comm, state, uid, nspid: number[], ns: number[], cgroup }> }
+// ns[i] is the inode of /proc/PID/ns/<nsTypes[i]> (0 if unreadable). `total` counts every process.
+// select.pids: only those processes are read. select.roots: those and their descendants (the
+// parent links of every process come from the much cheaper /proc/PID/stat). Without select,
+// every process in detail. Processes that exit during the scan are skipped.
 Napi::Value ProcSnapshot(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::vector<std::string> nsTypes;
@@ -95,70 +167,79 @@ Napi::Value ProcSnapshot(const Napi::CallbackInfo &info) {
   }
   bool wantCgroup = info.Length() > 1 && info[1].IsString();
   std::string cgKey = wantCgroup ? info[1].As<Napi::String>().Utf8Value() : "";
+  // select: { roots?: number[], pids?: number[] }
+  std::vector<int> roots, pids;
+  bool byRoots = false, byPids = false;
+  if (info.Length() > 2 && info[2].IsObject()) {
+    Napi::Object sel = info[2].As<Napi::Object>();
+    auto ints = [](Napi::Value v, std::vector<int> &out) {
+      if (!v.IsArray()) return false;
+      Napi::Array a = v.As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); i++) out.push_back(a.Get(i).As<Napi::Number>().Int32Value());
+      return true;
+    };
+    byPids = ints(sel.Get("pids"), pids);
+    if (!byPids) byRoots = ints(sel.Get("roots"), roots);
+  }
 
   DIR *d = opendir("/proc");
   if (!d) {
     ErrnoError(env, errno, "opendir", "/proc").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t count = 0;
   static char buf[8192];
+  std::vector<std::string> entries;
   struct dirent *e;
   while ((e = readdir(d)) != nullptr) {
-    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-    int pid = atoi(e->d_name);
-    int dfd = openat(dirfd(d), e->d_name, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) continue;
-    if (ReadAt(dfd, "status", buf, sizeof buf) <= 0) {
-      close(dfd);
-      continue;
+    if (e->d_name[0] >= '1' && e->d_name[0] <= '9') entries.push_back(e->d_name);
+  }
+  int procfd = dirfd(d);
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t count = 0;
+  if (byPids) {
+    // Exactly these processes (e.g. the members of some cgroups): no scan of the others at all.
+    std::sort(pids.begin(), pids.end());
+    pids.erase(std::unique(pids.begin(), pids.end()), pids.end());
+    for (int pid : pids) {
+      Napi::Object p;
+      std::string name = std::to_string(pid);
+      if (Detail(env, procfd, name.c_str(), pid, nsTypes, wantCgroup, cgKey, buf, sizeof buf, &p)) out.Set(count++, p);
     }
-    const char *name = Field(buf, "Name");
-    const char *state = Field(buf, "State");
-    const char *ppid = Field(buf, "PPid");
-    const char *uid = Field(buf, "Uid");
-    const char *nspid = Field(buf, "NSpid");
-    std::string comm = name ? std::string(name, strcspn(name, "\n")) : std::string();
-    Napi::Object p = Napi::Object::New(env);
-    p.Set("pid", Napi::Number::New(env, pid));
-    p.Set("ppid", Napi::Number::New(env, ppid ? atoi(ppid) : 0));
-    p.Set("comm", Napi::String::New(env, comm));
-    p.Set("state", Napi::String::New(env, state ? std::string(state, 1) : std::string("?")));
-    p.Set("uid", Napi::Number::New(env, uid ? atoi(uid) : -1));
-    Napi::Array chain = Napi::Array::New(env);
-    if (nspid) {
-      const char *q = nspid;
-      uint32_t k = 0;
-      while (*q && *q != '\n') {
-        char *endp;
-        long v = strtol(q, &endp, 10);
-        if (endp == q) break;
-        chain.Set(k++, Napi::Number::New(env, (double)v));
-        q = endp;
-        while (*q == ' ' || *q == '\t') q++;
-      }
-    } else {
-      chain.Set(0u, Napi::Number::New(env, pid));
+  } else if (!byRoots) {
+    for (auto &name : entries) {
+      Napi::Object p;
+      if (Detail(env, procfd, name.c_str(), atoi(name.c_str()), nsTypes, wantCgroup, cgKey, buf, sizeof buf, &p)) out.Set(count++, p);
     }
-    p.Set("nspid", chain);
-    Napi::Array ns = Napi::Array::New(env, nsTypes.size());
-    for (size_t i = 0; i < nsTypes.size(); i++) {
-      struct stat st;
-      double ino = fstatat(dfd, nsTypes[i].c_str(), &st, 0) == 0 ? (double)st.st_ino : 0;
-      ns.Set((uint32_t)i, Napi::Number::New(env, ino));
+  } else {
+    std::vector<Light> all;
+    all.reserve(entries.size());
+    std::string statName;
+    for (auto &name : entries) {
+      Light l;
+      statName = name + "/stat";
+      if (ReadStat(procfd, statName.c_str(), &l, buf, sizeof buf)) all.push_back(l);
     }
-    p.Set("ns", ns);
-    if (wantCgroup && ReadAt(dfd, "cgroup", buf, sizeof buf) > 0) {
-      p.Set("cgroup", Napi::String::New(env, CgroupPath(buf, cgKey)));
-    } else {
-      p.Set("cgroup", env.Null());
+    // Breadth-first from the roots over the parent links.
+    std::vector<int> want(roots);
+    for (size_t i = 0; i < want.size(); i++) {
+      for (const Light &l : all)
+        if (l.ppid == want[i] && l.pid != want[i]) want.push_back(l.pid);
+      if (want.size() > 100000) break;
     }
-    close(dfd);
-    out.Set(count++, p);
+    std::sort(want.begin(), want.end());
+    want.erase(std::unique(want.begin(), want.end()), want.end());
+    for (int pid : want) {
+      Napi::Object p;
+      std::string name = std::to_string(pid);
+      if (Detail(env, procfd, name.c_str(), pid, nsTypes, wantCgroup, cgKey, buf, sizeof buf, &p)) out.Set(count++, p);
+    }
+    entries.resize(all.size());
   }
   closedir(d);
-  return out;
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("total", Napi::Number::New(env, (double)entries.size()));
+  r.Set("processes", out);
+  return r;
 }
 
 }  // namespace

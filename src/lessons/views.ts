@@ -2,9 +2,17 @@
  * Live views shared by lessons (and the REPL's side pane), built from the runtime's /proc
  * snapshot: never from what a lesson believes it did.
  */
-import { type ProcessInfo, type Snapshot, snapshot } from '../runtime/index.js';
+import { cgroups, type ProcessInfo, type Snapshot, snapshot } from '../runtime/index.js';
 import type { LessonContext } from './context.js';
 import type { TableView, TreeRow, TreeView, View } from './types.js';
+
+/** Host PIDs of every process in these sandboxes' cgroups. */
+export function memberPids(names: Iterable<string>): number[] {
+  const cg = cgroups();
+  const out: number[] = [];
+  for (const n of names) out.push(...cg.procs(n));
+  return out;
+}
 
 export interface TreeOptions {
   /** Only these sandboxes (by lesson key); default every sandbox of the lesson. */
@@ -45,11 +53,13 @@ function countRows(r: TreeRow): number {
  * colour per PID namespace. Host processes outside the lesson are counted, not shown.
  */
 export function sampleTree(ctx: LessonContext | null, options: TreeOptions = {}, sandboxNames?: string[]): TreeView {
-  const snap = snapshot({ namespaces: ['pid'] });
-  const hostNs = snap.hostNs.pid;
   const names = new Set(
     sandboxNames ?? (ctx ? ctx.all().filter(([k]) => !options.keys || options.keys.includes(k)).map(([, s]) => s.name) : []),
   );
+  // Every sandbox process is in its sandbox's cgroup: read those few cgroup.procs files and
+  // detail exactly their members (plus this program, their parent), instead of all of /proc.
+  const snap = snapshot({ namespaces: ['pid'], pids: [process.pid, ...memberPids(names)] });
+  const hostNs = snap.hostNs.pid;
   const legend: { inode: number; label: string }[] = [];
   const index = new Map<number, number>();
   const nsIndex = (p: ProcessInfo): number => {
@@ -77,7 +87,7 @@ export function sampleTree(ctx: LessonContext | null, options: TreeOptions = {},
     roots.push(self);
   }
   const shown = roots.reduce((n, r) => n + countRows(r), 0);
-  return { kind: 'tree', roots, namespaces: legend, hidden: Math.max(0, snap.processes.length - shown) };
+  return { kind: 'tree', roots, namespaces: legend, hidden: Math.max(0, snap.total - shown) };
 }
 
 export function treeView(title = 'Processes: host PID (namespace PIDs)', options: TreeOptions = {}): View {
@@ -86,8 +96,8 @@ export function treeView(title = 'Processes: host PID (namespace PIDs)', options
 
 /** One row per sandbox process: its PID on the host and at each namespace level below. */
 export function samplePidTable(ctx: LessonContext, options: TreeOptions = {}): TableView {
-  const snap = snapshot({ namespaces: ['pid'] });
   const names = new Set(ctx.all().filter(([k]) => !options.keys || options.keys.includes(k)).map(([, s]) => s.name));
+  const snap = snapshot({ namespaces: ['pid'], pids: memberPids(names) });
   const procs = snap.processes.filter((p) => p.sandbox && names.has(p.sandbox) && p.nspid.length > 1).sort((a, b) => a.pid - b.pid);
   const depth = procs.reduce((d, p) => Math.max(d, p.nspid.length), 1);
   const columns = ['process', 'sandbox', 'host PID', ...Array.from({ length: depth - 1 }, (_, i) => `level ${i + 1}`)];

@@ -99,7 +99,12 @@ export interface NativeAddon {
   waitSync(pid: number, statusFd: number): NativeWaitStatus;
   pidfdSignal(pidfd: number, signo: number): void;
   pidfdOpen(pid: number): number;
-  procSnapshot(nsFiles: string[], cgroupKey: string | null): NativeProcess[];
+  /** `select.pids`: only those; `select.roots`: those and their descendants; none: every process. */
+  procSnapshot(
+    nsFiles: string[],
+    cgroupKey: string | null,
+    select?: { roots?: number[]; pids?: number[] },
+  ): { total: number; processes: NativeProcess[] };
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount(target: string, flags: number): void;
   tcsetpgrp(fd: number, pgid: number): void;

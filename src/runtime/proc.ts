@@ -69,7 +69,10 @@ export interface ProcessInfo {
 export interface Snapshot {
   /** Date.now() when taken. */
   taken: number;
+  /** Every process read in detail (all of them, or the `roots` subtrees). */
   processes: ProcessInfo[];
+  /** How many processes the host has in all. */
+  total: number;
   byPid: Map<number, ProcessInfo>;
   /** Namespaces sandbox itself runs in (the "host" side), for telling host from sandbox. */
   hostNs: NamespaceInodes;
@@ -80,6 +83,16 @@ export interface SnapshotOptions {
   namespaces?: readonly Namespace[];
   /** Read each process's cgroup to find its sandbox. Default: true. */
   cgroup?: boolean;
+  /**
+   * Only these processes and their descendants, in detail (the parent links of the others come
+   * from a much cheaper read of /proc/PID/stat).
+   */
+  roots?: number[];
+  /**
+   * Only exactly these processes (e.g. the members of some sandboxes' cgroups): no scan of the
+   * rest. The cheapest: what a live view refreshing several times a second should ask for.
+   */
+  pids?: number[];
 }
 
 const SANDBOX_CGROUP = new RegExp(`^/${CGROUP_PARENT}/([^/]+)`);
@@ -90,9 +103,10 @@ let hostNsCache: NamespaceInodes | undefined;
 export function snapshot(options: SnapshotOptions = {}): Snapshot {
   const types = options.namespaces ?? ['pid'];
   const wantCgroup = options.cgroup ?? true;
-  const raw = native().procSnapshot(
+  const { total, processes: raw } = native().procSnapshot(
     types.map((t) => NS_FILE[t]),
     wantCgroup ? cgroups().procKey : null,
+    options.pids ? { pids: options.pids } : options.roots ? { roots: options.roots } : undefined,
   );
   hostNsCache ??= namespacesOf('self', types);
   const processes: ProcessInfo[] = new Array(raw.length);
@@ -116,7 +130,7 @@ export function snapshot(options: SnapshotOptions = {}): Snapshot {
     processes[i] = p;
     byPid.set(p.pid, p);
   }
-  return { taken: Date.now(), processes, byPid, hostNs: hostNsCache };
+  return { taken: Date.now(), processes, total, byPid, hostNs: hostNsCache };
 }
 
 export interface TreeNode {
