@@ -1,3 +1,7 @@
+# The addon, and two static executables that must run inside any root filesystem (a busybox
+# root has no libc): sandbox-init (PID 1 of a sandbox) and chroot-escape (the lesson's escape).
+# Debian's and Ubuntu's node-gyp add -lnode to every target; no static libnode exists, so the
+# static executables take it off again ("libraries!").
 {
   "targets": [
     {
@@ -12,7 +16,16 @@
       "type": "executable",
       "sources": ["native/init.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"],
-      "ldflags": ["-static"]
+      "ldflags": ["-static"],
+      "libraries!": ["-lnode"]
+    },
+    {
+      "target_name": "chroot-escape",
+      "type": "executable",
+      "sources": ["native/chroot-escape.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"],
+      "ldflags": ["-static"],
+      "libraries!": ["-lnode"]
     }
   ]
 }

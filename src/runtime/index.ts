@@ -56,15 +56,56 @@ export {
   namespacesOf,
   nsPidChain,
   catchesSignal,
+  mountInfo,
+  parseMountInfo,
+  propagationOf,
+  type MountInfo,
   type ProcessInfo,
   type Snapshot,
   type SnapshotOptions,
   type TreeNode,
   type NamespaceInodes,
 } from './proc.js';
-export { parseRootfs, describeRootfs, busyboxPath, type RootfsSpec } from './rootfs.js';
+export {
+  parseRootfs,
+  describeRootfs,
+  busyboxPath,
+  buildRootTree,
+  sharedLibraries,
+  type RootfsSpec,
+  type RootEntry,
+  type RootTree,
+  type RootTreeOptions,
+} from './rootfs.js';
+export { Workspace, liveWorkspaces, type WorkspaceOptions, type WorkspaceRemoval } from './workspace.js';
+export { publishNetns, connectSandboxes, netnsName, vethNames } from './net.js';
 export { sweep, readEntries, readEntry, isAlive, RUN_DIR, LEDGER_DIR, type LedgerEntry, type SweepReport } from './ledger.js';
 export { probeHost, type HostReport, type Check } from './host.js';
 export { op, type PlanOp, type ExplainStep, type Propagation } from './plan.js';
-export { NAMESPACES, NS_FILE, type Namespace } from './linux.js';
+export { NAMESPACES, NS_FILE, NS_FLAG, type Namespace } from './linux.js';
 export { native, PACKAGE_ROOT } from './native.js';
+export {
+  Monitor,
+  measureCpu,
+  cpuPercentBetween,
+  cpuTimes,
+  idleBetween,
+  quietestCpu,
+  cgroupFile,
+  type MonitorOptions,
+  type MonitorSample,
+  type CpuMeasurement,
+  type CpuTimes,
+  type HostCpuSample,
+} from './monitor.js';
+export { LatencyProbe, measureSpawnLatency, probeCommand, quantile, type LatencySample, type LatencyProbeOptions } from './latency.js';
+export {
+  ForkBomb,
+  startForkBomb,
+  createForkBomb,
+  FORK_BOMB_COMMAND,
+  FORK_BOMB_MAX_PIDS,
+  type ForkBombOptions,
+  type CreateForkBombOptions,
+  type KillReport,
+} from './forkbomb.js';

@@ -13,7 +13,7 @@ import path from 'node:path';
 
 import { cgroups } from './cgroup/index.js';
 import type { Limits } from './cgroup/limits.js';
-import { wrapSystemError } from './errors.js';
+import { usageError, wrapSystemError } from './errors.js';
 import { MNT_DETACH, type Namespace } from './linux.js';
 import { native } from './native.js';
 
@@ -32,6 +32,8 @@ export interface ProcessId {
 export interface LedgerEntry {
   version: 1;
   name: string;
+  /** What the entry stands for; absent = a sandbox. A workspace (workspace.ts) has no processes. */
+  kind?: 'sandbox' | 'workspace';
   /** The sandbox process (Node) that created it and is responsible for removing it. */
   owner: ProcessId & { command: string };
   created: string;
@@ -362,4 +364,29 @@ export function sweep(): SweepReport {
     /* live sandboxes remain */
   }
   return report;
+}
+
+let swept = false;
+
+/**
+ * Makes `name` free for a new sandbox or workspace: first (once per process) sweeps what dead
+ * sessions left, then refuses a name that a live session holds and reclaims one a dead session
+ * left behind.
+ */
+export function claimName(name: string): void {
+  if (!swept) {
+    swept = true;
+    sweep();
+  }
+  const existing = readEntry(name);
+  if (!existing) return;
+  if (isAlive(existing.owner)) {
+    throw usageError(
+      `the name "${name}" is taken by a running session (pid ${existing.owner.pid}: ${existing.owner.command})`,
+      'choose another name, or destroy that one first',
+      'E_EXISTS',
+    );
+  }
+  reclaim(name, existing);
+  removeEntry(name);
 }

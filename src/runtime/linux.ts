@@ -48,6 +48,17 @@ export const NS_CLONE_FLAG: Record<Namespace, number> = {
   cgroup: CLONE_NEWCGROUP,
 };
 
+/** The command-line flag for each namespace, as `unshare` and `sandbox run` spell it. */
+export const NS_FLAG: Record<Namespace, string> = {
+  pid: '--pid',
+  mount: '--mount',
+  uts: '--uts',
+  ipc: '--ipc',
+  net: '--net',
+  user: '--user',
+  cgroup: '--cgroup',
+};
+
 export const NS_CLONE_NAME: Record<Namespace, string> = {
   pid: 'CLONE_NEWPID',
   mount: 'CLONE_NEWNS',

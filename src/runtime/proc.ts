@@ -186,3 +186,71 @@ export function catchesSignal(pid: number, signo: number): boolean | null {
     return null;
   }
 }
+
+/** One line of /proc/PID/mountinfo. */
+export interface MountInfo {
+  id: number;
+  parent: number;
+  /** major:minor of the filesystem: equal = the same superblock (the same filesystem instance). */
+  dev: string;
+  /** The directory of that filesystem mounted here ("/" unless it is a bind of a subdirectory). */
+  root: string;
+  mountPoint: string;
+  options: string;
+  /** Peer group this mount shares events with (shared:N), or null. */
+  shared: number | null;
+  /** Peer group it receives events from (master:N: a slave), or null. */
+  master: number | null;
+  unbindable: boolean;
+  fstype: string;
+  source: string;
+  superOptions: string;
+}
+
+const unescapeMount = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+/** The mount table as process `pid` sees it (its mount namespace, relative to its root). */
+export function mountInfo(pid: number | 'self' = 'self'): MountInfo[] {
+  return parseMountInfo(fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8'));
+}
+
+/** Parses the text of a /proc/PID/mountinfo file (see proc(5)). */
+export function parseMountInfo(text: string): MountInfo[] {
+  const out: MountInfo[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const [left, right] = line.split(' - ');
+    if (right === undefined) continue;
+    const f = left.split(' ');
+    const [fstype, source, superOptions] = right.split(' ');
+    const optional = f.slice(6);
+    const tag = (name: string) => {
+      const t = optional.find((o) => o.startsWith(`${name}:`));
+      return t ? Number(t.slice(name.length + 1)) : null;
+    };
+    out.push({
+      id: Number(f[0]),
+      parent: Number(f[1]),
+      dev: f[2],
+      root: unescapeMount(f[3]),
+      mountPoint: unescapeMount(f[4]),
+      options: f[5],
+      shared: tag('shared'),
+      master: tag('master'),
+      unbindable: optional.includes('unbindable'),
+      fstype,
+      source: unescapeMount(source ?? ''),
+      superOptions: superOptions ?? '',
+    });
+  }
+  return out;
+}
+
+/** `shared:12`, `master:12`, `shared:14 master:12`, `unbindable` or `private`: as mountinfo tags it. */
+export function propagationOf(m: MountInfo): string {
+  const tags: string[] = [];
+  if (m.shared !== null) tags.push(`shared:${m.shared}`);
+  if (m.master !== null) tags.push(`master:${m.master}`);
+  if (m.unbindable) tags.push('unbindable');
+  return tags.length ? tags.join(' ') : 'private';
+}

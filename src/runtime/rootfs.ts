@@ -19,7 +19,7 @@ import path from 'node:path';
 
 import { usageError } from './errors.js';
 import { MS_NODEV, MS_NOEXEC, MS_NOSUID } from './linux.js';
-import { op, type PlanOp, type Propagation } from './plan.js';
+import { type ExplainStep, op, type PlanOp, type Propagation } from './plan.js';
 
 export type RootfsSpec =
   | { kind: 'host' }
@@ -106,7 +106,16 @@ export interface RootfsContext {
   pidNs: boolean;
   userNs: boolean;
   propagation: Propagation;
+  /** How the new root is entered: pivot_root (default; the old root is detached) or chroot. */
+  entry?: RootEntry;
 }
+
+/**
+ * pivot_root swaps the mount namespace's root and lets the old one be detached: nothing of the
+ * host stays reachable. chroot only changes the process's idea of "/": the host's root stays
+ * mounted in the namespace, one classic escape away (the chroot-and-pivot-root lesson shows it).
+ */
+export type RootEntry = 'pivot_root' | 'chroot';
 
 function etcFiles(root: string, hostname: string): PlanOp[] {
   return [
@@ -222,7 +231,7 @@ export function rootfsOps(spec: RootfsSpec, ctx: RootfsContext): PlanOp[] {
       break;
     }
   }
-  ops.push(op.pivotRoot(root));
+  ops.push(ctx.entry === 'chroot' ? op.chroot(root) : op.pivotRoot(root));
   return ops;
 }
 
@@ -231,4 +240,136 @@ export function execCandidates(command: string, envPath: string): string[] {
   if (command.includes('/')) return [command];
   const dirs = envPath.split(':').filter(Boolean);
   return (dirs.length ? dirs : DEFAULT_PATH.split(':')).map((d) => `${d.replace(/\/+$/, '')}/${command}`);
+}
+
+// --- building a root filesystem tree on the host ----------------------------------------------
+
+export interface RootTreeOptions {
+  /**
+   * `busybox`: one static busybox and a link per applet (the default when the host has one);
+   * `host`: the host's own programs copied with the shared libraries they load (what `ldd` lists).
+   */
+  source?: 'busybox' | 'host';
+  /** Programs copied in `host` mode (looked up in PATH). */
+  programs?: string[];
+  hostname?: string;
+}
+
+export interface RootTree {
+  dir: string;
+  source: 'busybox' | 'host';
+  /** Programs in bin/ (for busybox: its applets). */
+  programs: string[];
+  /** Shared libraries copied (host mode). */
+  libraries: string[];
+  bytes: number;
+  /** What was done, as commands and system calls. */
+  steps: ExplainStep[];
+}
+
+export const HOST_TREE_PROGRAMS = ['sh', 'ls', 'cat', 'echo', 'mkdir', 'rm', 'touch', 'id', 'hostname', 'sleep', 'stat', 'readlink', 'ln', 'cp', 'head'];
+
+/** The shared libraries (and the loader) a dynamically linked program needs, from `ldd`. */
+export function sharedLibraries(program: string): string[] {
+  let out: string;
+  try {
+    out = execFileSync('ldd', [program], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return []; // "not a dynamic executable": static, nothing to copy
+  }
+  const libs: string[] = [];
+  for (const line of out.split('\n')) {
+    const m = /=>\s+(\/\S+)\s+\(/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
+    if (m) libs.push(m[1]);
+  }
+  return libs;
+}
+
+function findProgram(name: string): string | null {
+  for (const d of DEFAULT_PATH.split(':')) {
+    const p = `${d}/${name}`;
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  return null;
+}
+
+/**
+ * Builds a tiny root filesystem in `dir` (a new or empty directory under /run/sandbox): bin/ with
+ * the programs, etc/ with passwd, group and hostname, and empty proc/, dev/, tmp/, root/ for the
+ * mounts a sandbox puts there. It is an ordinary directory tree: a sandbox can chroot into it,
+ * pivot_root into it (rootfs `{ kind: 'dir' }`), or use it as an image layer.
+ */
+export function buildRootTree(dir: string, options: RootTreeOptions = {}): RootTree {
+  if (!dir.startsWith('/run/sandbox/')) throw usageError(`refusing to build a root filesystem in ${dir}: not under /run/sandbox`);
+  if (fs.existsSync(dir) && fs.readdirSync(dir).length) throw usageError(`${dir} is not empty`, 'build a root filesystem in a new directory');
+  const bb = busyboxPath();
+  const source = options.source ?? (bb ? 'busybox' : 'host');
+  if (source === 'busybox' && !bb) throw usageError('no static busybox on this host', 'sudo apt-get install busybox-static', 'E_NO_BUSYBOX');
+  const steps: ExplainStep[] = [];
+  const tree: RootTree = { dir, source, programs: [], libraries: [], bytes: 0, steps };
+  const copy = (from: string, to: string) => {
+    fs.mkdirSync(path.dirname(to), { recursive: true });
+    fs.copyFileSync(from, to);
+    const st = fs.statSync(from);
+    fs.chmodSync(to, st.mode & 0o7777);
+    tree.bytes += st.size;
+  };
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  for (const [d, mode] of [['bin', 0o755], ['etc', 0o755], ['proc', 0o555], ['dev', 0o755], ['tmp', 0o1777], ['root', 0o700]] as const) {
+    fs.mkdirSync(`${dir}/${d}`, { mode });
+    fs.chmodSync(`${dir}/${d}`, mode);
+  }
+  steps.push({ what: 'mkdir', command: `mkdir -p ${dir}/{bin,etc,proc,dev,tmp,root}`, syscall: 'mkdir(…) × 6' });
+
+  if (source === 'busybox') {
+    copy(bb!, `${dir}/bin/busybox`);
+    steps.push({ what: 'cp', command: `cp ${bb} ${dir}/bin/busybox`, syscall: `open + copy_file_range(${tree.bytes} bytes)`, result: 'one statically linked program: it needs no libraries' });
+    const applets = busyboxApplets(bb!);
+    for (const a of applets) fs.symlinkSync('busybox', `${dir}/bin/${a}`);
+    fs.symlinkSync('bin', `${dir}/sbin`);
+    fs.mkdirSync(`${dir}/usr`);
+    fs.symlinkSync('../bin', `${dir}/usr/bin`);
+    fs.symlinkSync('../bin', `${dir}/usr/sbin`);
+    tree.programs = applets;
+    steps.push({
+      what: 'ln',
+      command: `for a in $(busybox --list); do ln -s busybox ${dir}/bin/$a; done`,
+      syscall: `symlink("busybox", "${dir}/bin/…") × ${applets.length}`,
+      result: `${applets.length} commands (sh, ls, cat, mount…), all the same busybox`,
+    });
+  } else {
+    const libs = new Set<string>();
+    for (const name of options.programs ?? HOST_TREE_PROGRAMS) {
+      const p = findProgram(name);
+      if (!p) continue;
+      copy(fs.realpathSync(p), `${dir}/bin/${name}`);
+      tree.programs.push(name);
+      for (const l of sharedLibraries(p)) libs.add(l);
+    }
+    for (const l of libs) copy(fs.realpathSync(l), `${dir}${l}`);
+    tree.libraries = [...libs];
+    steps.push({
+      what: 'cp',
+      command: `cp $(which ${tree.programs.join(' ')}) ${dir}/bin/`,
+      syscall: `open + copy_file_range × ${tree.programs.length}`,
+    });
+    steps.push({
+      what: 'ldd',
+      command: `ldd ${dir}/bin/* | grep -o '/[^ ]*' | sort -u | xargs -I{} cp --parents {} ${dir}`,
+      syscall: `open + copy_file_range × ${libs.size}`,
+      result: `${libs.size} shared libraries, at the paths the dynamic loader looks for them`,
+    });
+    fs.symlinkSync('bin', `${dir}/sbin`);
+  }
+  const hostname = options.hostname ?? 'tiny';
+  fs.writeFileSync(`${dir}/etc/passwd`, 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
+  fs.writeFileSync(`${dir}/etc/group`, 'root:x:0:\nnogroup:x:65534:\n');
+  fs.writeFileSync(`${dir}/etc/hostname`, `${hostname}\n`);
+  steps.push({ what: 'write', command: `echo root:x:0:0:… > ${dir}/etc/passwd  # and group, hostname`, syscall: 'open + write × 3' });
+  return tree;
 }

@@ -15,7 +15,7 @@ import { cgroups, type CgroupUsage, type LimitWrite, NAME_RE } from './cgroup/in
 import { hasLimits, type Limits } from './cgroup/limits.js';
 import { childStepError, notRootError, SandboxError, usageError, wrapSystemError } from './errors.js';
 import {
-  isAlive,
+  claimName,
   type LedgerEntry,
   processStartTime,
   readEntry,
@@ -23,15 +23,14 @@ import {
   removeEntry,
   RUN_DIR,
   selfId,
-  sweep,
   type SweepReport,
   writeEntry,
 } from './ledger.js';
-import { NAMESPACES, NS_CLONE_FLAG, NS_CLONE_NAME, NS_FILE, type Namespace } from './linux.js';
+import { NAMESPACES, NS_CLONE_FLAG, NS_CLONE_NAME, NS_FILE, NS_FLAG, type Namespace } from './linux.js';
 import { initPath, native, type NativeSpawnResult, type NativeWaitStatus } from './native.js';
-import { explainFromOp, type ExplainStep, type PlanOp, type Propagation, toNative } from './plan.js';
+import { explainFromOp, type ExplainStep, op, type PlanOp, type Propagation, toNative } from './plan.js';
 import { namespacesOf, type NamespaceInodes } from './proc.js';
-import { DEFAULT_PATH, execCandidates, rootfsOps, type RootfsSpec } from './rootfs.js';
+import { DEFAULT_PATH, execCandidates, type RootEntry, rootfsOps, type RootfsSpec } from './rootfs.js';
 
 export type StdioOption = 'inherit' | 'pipe' | 'ignore';
 
@@ -70,6 +69,12 @@ export interface SandboxOptions {
   noNewPrivs?: boolean;
   /** Propagation of `/` in the new mount namespace, set before any mount. Default private. */
   propagation?: Propagation;
+  /**
+   * How the root filesystem is entered: `pivot_root` (default: the host's root is detached) or
+   * `chroot` (the host's root stays mounted in the sandbox's mount namespace: escapable, shown
+   * by the chroot-and-pivot-root lesson). exec() enters the same chroot.
+   */
+  rootEntry?: RootEntry;
   setupTimeoutMs?: number;
   /** Called after clone3, before the child runs its plan: the pid and namespaces exist. */
   beforeStart?: (sandbox: Sandbox) => void;
@@ -139,21 +144,11 @@ function cloneFlagsFor(namespaces: readonly Namespace[]): number {
 
 /** `unshare --fork --pid --mount …`: the command-line tool that would make the same namespaces. */
 function unshareEquivalent(namespaces: readonly Namespace[]): string {
-  const flag: Record<Namespace, string> = {
-    pid: '--pid',
-    mount: '--mount',
-    uts: '--uts',
-    ipc: '--ipc',
-    net: '--net',
-    user: '--user',
-    cgroup: '--cgroup',
-  };
-  return ['unshare', '--fork', ...namespaces.map((n) => flag[n])].join(' ');
+  return ['unshare', '--fork', ...namespaces.map((n) => NS_FLAG[n])].join(' ');
 }
 
 const live = new Set<Sandbox>();
 let exitHookInstalled = false;
-let swept = false;
 
 function installExitHook(): void {
   if (exitHookInstalled) return;
@@ -287,6 +282,9 @@ export interface DestroyReport {
   processesKilled: number;
   cgroups: string[];
   dirs: string[];
+  /** Named network namespaces unbound (/run/netns/sandbox-<name>) and veth devices deleted. */
+  netns?: string[];
+  veths?: string[];
   /** How the processes were ended, e.g. "cgroup.kill = 1". */
   method: string;
   ms: number;
@@ -298,6 +296,8 @@ export class Sandbox extends SandboxProcess {
   readonly namespaces: readonly Namespace[];
   readonly hostname: string | undefined;
   readonly rootfs: RootfsSpec;
+  /** How the root was entered (pivot_root, or chroot: exec() then chroots into it too). */
+  readonly rootEntry: RootEntry;
   readonly command: string[];
   readonly init: boolean;
   /** Namespace inode per type (only the types this sandbox created). */
@@ -308,6 +308,9 @@ export class Sandbox extends SandboxProcess {
   limits: Limits;
   /** Set once destroy() (or a failed create) has started. */
   private destroyed = false;
+  /** Set once every trace is gone; until then the sandbox stays on the exit hook's list. */
+  private finished = false;
+  private destroying: Promise<DestroyReport> | null = null;
   private readonly execs = new Set<SandboxProcess>();
 
   private constructor(
@@ -318,6 +321,7 @@ export class Sandbox extends SandboxProcess {
       namespaces: readonly Namespace[];
       hostname?: string;
       rootfs: RootfsSpec;
+      rootEntry?: RootEntry;
       command: string[];
       init: boolean;
       explain: ExplainStep[];
@@ -331,6 +335,7 @@ export class Sandbox extends SandboxProcess {
     this.namespaces = props.namespaces;
     this.hostname = props.hostname;
     this.rootfs = props.rootfs;
+    this.rootEntry = props.rootEntry ?? 'pivot_root';
     this.command = props.command;
     this.init = props.init;
     this.explain = props.explain;
@@ -355,6 +360,10 @@ export class Sandbox extends SandboxProcess {
       throw usageError('a root filesystem needs a mount namespace', 'add --mount (pivot_root only works inside a mount namespace)');
     }
     const rootfs: RootfsSpec = options.rootfs ?? (namespaces.includes('mount') ? { kind: 'host' } : { kind: 'none' });
+    const rootEntry: RootEntry = options.rootEntry ?? 'pivot_root';
+    if (rootEntry === 'chroot' && rootfs.kind === 'none') {
+      throw usageError('rootEntry chroot needs a root filesystem to enter', 'give a rootfs (host, busybox or a directory)');
+    }
     const hostname = namespaces.includes('uts') ? (options.hostname ?? name) : undefined;
     if (options.hostname !== undefined && !namespaces.includes('uts')) {
       throw usageError('--hostname needs a UTS namespace', "add --uts, or the host's own hostname would change");
@@ -369,22 +378,7 @@ export class Sandbox extends SandboxProcess {
     // Fails here, before anything exists, when a controller is missing.
     if (useCgroup) cg.planLimits(name, limits);
 
-    if (!swept) {
-      swept = true;
-      sweep();
-    }
-    const existing = readEntry(name);
-    if (existing) {
-      if (isAlive(existing.owner)) {
-        throw usageError(
-          `a sandbox named "${name}" already exists (created by pid ${existing.owner.pid}: ${existing.owner.command})`,
-          'choose another name, or destroy that one first',
-          'E_EXISTS',
-        );
-      }
-      reclaim(name, existing);
-      removeEntry(name);
-    }
+    claimName(name);
 
     const explain: ExplainStep[] = [];
     const rootDir = `${RUN_DIR}/${name}/root`;
@@ -457,6 +451,7 @@ export class Sandbox extends SandboxProcess {
             pidNs: namespaces.includes('pid'),
             userNs: namespaces.includes('user'),
             propagation: options.propagation ?? 'private',
+            entry: rootEntry,
           })
         : [];
       const env = baseEnv(options.env, hostname);
@@ -492,6 +487,7 @@ export class Sandbox extends SandboxProcess {
         namespaces,
         hostname,
         rootfs,
+        rootEntry,
         command,
         init,
         explain,
@@ -570,6 +566,9 @@ export class Sandbox extends SandboxProcess {
     let joinFlags = 0;
     for (const ns of this.namespaces) joinFlags |= NS_CLONE_FLAG[ns];
     const env = baseEnv(options.env, this.hostname);
+    // Joining a mount namespace puts the process at that namespace's root: for a chroot'ed
+    // sandbox that is the host's root, so enter the same chroot the sandbox's first process did.
+    const ops = this.rootEntry === 'chroot' ? [op.chroot(`${RUN_DIR}/${this.name}/root`)] : [];
     const spawned = native().spawn({
       cloneFlags: 0,
       unshareCgroup: false,
@@ -577,7 +576,7 @@ export class Sandbox extends SandboxProcess {
       joinFlags,
       user: this.namespaces.includes('user'),
       hostname: null,
-      ops: [],
+      ops: toNative(ops),
       cwd: options.cwd ?? (this.namespaces.includes('mount') && this.rootfs.kind !== 'none' ? '/' : process.cwd()),
       noNewPrivs: true,
       foreground: options.foreground ?? false,
@@ -636,30 +635,53 @@ export class Sandbox extends SandboxProcess {
 
   /**
    * Kills everything in the sandbox and removes every trace of it: processes (through the cgroup,
-   * then PID 1 via its pidfd), cgroups, directories, the ledger entry. Idempotent.
+   * then PID 1 via its pidfd), cgroups, directories, the ledger entry. Idempotent: calls while a
+   * teardown runs share it. The sandbox stays on the exit hook's list until it is complete, so a
+   * process that exits half-way still finishes the job synchronously.
    */
-  async destroy(): Promise<DestroyReport> {
-    const t0 = performance.now();
-    if (this.destroyed) return { name: this.name, processesKilled: 0, cgroups: [], dirs: [], method: 'already destroyed', ms: 0 };
+  destroy(): Promise<DestroyReport> {
+    if (this.destroying) return this.destroying;
+    if (this.finished) {
+      return Promise.resolve({ name: this.name, processesKilled: 0, cgroups: [], dirs: [], method: 'already destroyed', ms: 0 });
+    }
     this.destroyed = true;
-    live.delete(this);
+    this.destroying = this.teardown().finally(() => {
+      this.finished = true;
+      this.destroying = null;
+      live.delete(this);
+    });
+    return this.destroying;
+  }
+
+  private async teardown(): Promise<DestroyReport> {
+    const t0 = performance.now();
     const method = this.hasCgroup ? cgroups().killMethod() : 'SIGKILL to PID 1 (the kernel then kills its PID namespace)';
     let killed = 0;
     if (this.hasCgroup && cgroups().exists(this.name)) killed += cgroups().kill(this.name);
     if (this.running) {
+      // With a cgroup, PID 1 was among the processes just killed (its exit is not reaped yet):
+      // the signal is only a safety net, and counting it again would report one kill too many.
       this.signal('SIGKILL');
-      killed++;
+      if (!this.hasCgroup) killed++;
     }
     for (const p of this.execs) p.signal('SIGKILL');
     await Promise.all([this.wait().catch(() => undefined), ...[...this.execs].map((p) => p.wait().catch(() => undefined))]);
     this.destroyStreams();
-    const report = reclaim(this.name, { dirs: this.rootfs.kind !== 'none' && this.namespaces.includes('mount') ? [`${RUN_DIR}/${this.name}`] : [] });
+    const recorded = readEntry(this.name);
+    const report = reclaim(this.name, {
+      dirs: this.rootfs.kind !== 'none' && this.namespaces.includes('mount') ? [`${RUN_DIR}/${this.name}`] : [],
+      // Named network namespaces and veth devices added after creation (see net.ts).
+      netns: recorded?.netns ?? [],
+      veths: recorded?.veths ?? [],
+    });
     removeEntry(this.name);
     return {
       name: this.name,
       processesKilled: killed + report.processesKilled,
       cgroups: report.cgroups,
       dirs: report.dirs,
+      netns: report.netns,
+      veths: report.veths,
       method,
       ms: performance.now() - t0,
     };
@@ -667,8 +689,9 @@ export class Sandbox extends SandboxProcess {
 
   /** destroy() for exit paths: blocks instead of awaiting. */
   destroySync(): void {
-    if (this.destroyed) return;
+    if (this.finished) return;
     this.destroyed = true;
+    this.finished = true;
     live.delete(this);
     try {
       if (this.hasCgroup && cgroups().exists(this.name)) cgroups().kill(this.name);
@@ -680,7 +703,8 @@ export class Sandbox extends SandboxProcess {
       this.waitSyncNow();
     }
     try {
-      reclaim(this.name, { dirs: [`${RUN_DIR}/${this.name}`] });
+      const recorded = readEntry(this.name);
+      reclaim(this.name, { dirs: [`${RUN_DIR}/${this.name}`], netns: recorded?.netns ?? [], veths: recorded?.veths ?? [] });
     } catch {
       /* `sandbox cleanup` will finish the job */
     }

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 
 import { SandboxError, usageError, wrapSystemError } from '../errors.js';
+import type { LimitWrite } from './index.js';
 
 export function readText(file: string): string | null {
   try {
@@ -92,3 +93,9 @@ export function missingController(controller: string, limit: string, layout: 'v1
   );
 }
 
+
+/** Writes planned limit files in order (the order matters: see memsw on v1); returns them. */
+export function applyWrites(writes: LimitWrite[]): LimitWrite[] {
+  for (const w of writes) writeCgroupFile(w.path, w.value);
+  return writes;
+}

@@ -45,6 +45,8 @@ export interface CgroupUsage {
   pidsMax: number | null;
   /** fork()/clone() calls refused because pids.max was reached (pids.events "max"). */
   pidsRefused: number | null;
+  /** CFS periods in which a CPU quota stopped the group (cpu.stat nr_throttled); absent on drivers that do not read it. */
+  cpuThrottled?: number | null;
 }
 
 export interface CgroupDriver {

@@ -17,6 +17,7 @@ import {
   readText,
   rmdirRetry,
   sleepSync,
+  applyWrites,
   writeCgroupFile,
 } from './files.js';
 import { CPU_PERIOD_US, type Limits } from './limits.js';
@@ -134,9 +135,7 @@ export class CgroupV2 implements CgroupDriver {
   }
 
   setLimits(name: string, limits: Limits): LimitWrite[] {
-    const writes = this.planLimits(name, limits);
-    for (const w of writes) writeCgroupFile(w.path, w.value);
-    return writes;
+    return applyWrites(this.planLimits(name, limits));
   }
 
   attach(name: string, pid: number): void {
@@ -153,8 +152,9 @@ export class CgroupV2 implements CgroupDriver {
     const pidsMax = readText(`${d}/pids.max`)?.trim();
     const events = readKeyed(`${d}/memory.events`);
     const has = (c: string) => this.controllers.includes(c);
+    const cpuStat = readKeyed(`${d}/cpu.stat`);
     return {
-      cpuUsec: readKeyed(`${d}/cpu.stat`).usage_usec ?? null,
+      cpuUsec: cpuStat.usage_usec ?? null,
       memoryBytes: has('memory') ? readNumber(`${d}/memory.current`) : null,
       memoryLimit: max === undefined || max === 'max' ? null : Number(max),
       memoryPeak: has('memory') ? readNumber(`${d}/memory.peak`) : null,
@@ -163,6 +163,7 @@ export class CgroupV2 implements CgroupDriver {
       pidsCurrent: has('pids') ? readNumber(`${d}/pids.current`) : null,
       pidsMax: pidsMax === undefined || pidsMax === 'max' ? null : Number(pidsMax),
       pidsRefused: has('pids') ? (readKeyed(`${d}/pids.events`).max ?? null) : null,
+      cpuThrottled: has('cpu') ? (cpuStat.nr_throttled ?? null) : null,
     };
   }
 
@@ -192,7 +193,8 @@ export class CgroupV2 implements CgroupDriver {
       }
       writeCgroupFile(`${d}/cgroup.freeze`, '0');
     }
-    for (let i = 0; i < 200 && readKeyed(`${d}/cgroup.events`).populated === 1; i++) sleepSync(i < 10 ? 1 : 10);
+    // Every 1 ms for the first 100 ms (a kill is timed by the fork-bomb lesson), then every 10 ms.
+    for (let i = 0; i < 290 && readKeyed(`${d}/cgroup.events`).populated === 1; i++) sleepSync(i < 100 ? 1 : 10);
     return before.length;
   }
 

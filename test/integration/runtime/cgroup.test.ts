@@ -7,19 +7,10 @@ import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { cgroups, liveSandboxes, onlineCpus, runSandbox, Sandbox } from '../../../src/runtime/index.js';
+import { sleep, until } from '../../helpers/wait.js';
 import { isRoot } from '../../helpers/resources.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(probe: () => T | null | undefined | false, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms`);
-    await sleep(10);
-  }
-}
 
 afterEach(async () => {
   for (const s of liveSandboxes()) await s.destroy();

@@ -19,19 +19,10 @@ import {
   SandboxError,
   snapshot,
 } from '../../../src/runtime/index.js';
+import { sleep, until } from '../../helpers/wait.js';
 import { isRoot } from '../../helpers/resources.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(probe: () => T | null | undefined | false, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms`);
-    await sleep(10);
-  }
-}
 
 function alive(pid: number): boolean {
   try {
