@@ -10,41 +10,51 @@ import type { Readable } from 'node:stream';
 import {
   cgroups,
   type CgroupLayout,
+  formatBytes,
+  NS_FLAG,
   type ExecOptions,
   type ExitStatus,
+  type ExplainStep,
   Sandbox,
   SandboxError,
   type SandboxOptions,
   snapshot,
+  Workspace,
+  type WorkspaceOptions,
 } from '../runtime/index.js';
 import type { LogEntry } from './types.js';
-
-const NAME_FLAGS: Record<string, string> = {
-  pid: '--pid',
-  mount: '--mount',
-  uts: '--uts',
-  ipc: '--ipc',
-  net: '--net',
-  user: '--user',
-  cgroup: '--cgroup',
-};
 
 /** `sandbox run …` as the learner would type it for the same sandbox. */
 export function runEquivalent(options: SandboxOptions): string {
   const parts = ['sandbox run'];
-  for (const ns of options.namespaces ?? []) parts.push(NAME_FLAGS[ns]);
+  for (const ns of options.namespaces ?? []) parts.push(NS_FLAG[ns]);
   if (options.hostname) parts.push(`--hostname ${options.hostname}`);
   if (options.rootfs && options.rootfs.kind !== 'host') parts.push(`--rootfs ${options.rootfs.kind === 'dir' ? options.rootfs.path : options.rootfs.kind}`);
   const l = options.limits ?? {};
   if (l.cpuWeight !== undefined) parts.push(`--cpu-weight ${l.cpuWeight}`);
   if (l.cpuQuota !== undefined) parts.push(`--cpu-quota ${l.cpuQuota}`);
   if (l.cpus !== undefined) parts.push(`--cpus ${l.cpus}`);
-  if (l.memory !== undefined) parts.push(`--memory ${l.memory}`);
+  if (l.memory !== undefined) parts.push(`--memory ${formatBytes(l.memory)}`);
   if (l.pids !== undefined) parts.push(`--pids ${l.pids}`);
   if (options.init) parts.push('--init');
   if (options.command?.length) parts.push('--', ...options.command.map(shellQuote));
   else if (options.init) parts.push('  # no command: sandbox-init alone holds the namespaces');
   return parts.join(' ');
+}
+
+/**
+ * A short, readable prefix for the names a lesson gives its sandboxes and workspaces (they show
+ * up in every command the learner sees): pid-namespaces → pidns, chroot-and-pivot-root → chroot,
+ * cgroups-memory stays. Whole words only, at most 14 characters.
+ */
+export function shortLessonName(id: string): string {
+  const words = id.replace(/-namespaces?$/, 'ns').split('-');
+  let out = words[0].slice(0, 14);
+  for (const w of words.slice(1)) {
+    if (out.length + 1 + w.length > 14) break;
+    out += `-${w}`;
+  }
+  return out.replace(/-(and|from|the|of)$/, '');
 }
 
 export function shellQuote(s: string): string {
@@ -56,6 +66,7 @@ export class LessonContext {
   /** Values steps share: pids captured, names… (never used as a check's evidence). */
   readonly state = new Map<string, unknown>();
   private readonly sandboxes = new Map<string, Sandbox>();
+  private readonly workspaces = new Map<string, Workspace>();
   private readonly deferred: (() => Promise<void> | void)[] = [];
   private entries: LogEntry[] = [];
   private closed = false;
@@ -83,7 +94,7 @@ export class LessonContext {
   async sandbox(key: string, options: SandboxOptions): Promise<Sandbox> {
     if (this.closed) throw new SandboxError('the lesson has ended', { code: 'E_CLOSED' });
     await this.destroy(key);
-    const base = `${this.lessonId.replace(/-namespaces?$/, 'ns').slice(0, 20)}-${key}`.slice(0, 28);
+    const base = this.baseName(key);
     let sandbox: Sandbox | undefined;
     for (let attempt = 0; !sandbox; attempt++) {
       const name = attempt === 0 ? base : `${base}-${attempt + 1}`;
@@ -116,6 +127,46 @@ export class LessonContext {
     return [...this.sandboxes].filter(([, s]) => !s.isDestroyed);
   }
 
+  /** The name a lesson's sandbox or workspace `key` starts from: `<lesson>-<key>`. */
+  private baseName(key: string): string {
+    return `${shortLessonName(this.lessonId)}-${key}`.slice(0, 28);
+  }
+
+  /**
+   * A named place on the host for this lesson, /run/sandbox/<lesson>-<key>/ (a small tmpfs by
+   * default), recorded in the ledger and removed with everything mounted in it when the lesson
+   * ends, after its sandboxes. For building root filesystems and image layers, and for host-side
+   * mounts that sandboxes see.
+   */
+  workspace(key: string, options: Omit<WorkspaceOptions, 'name' | 'purpose'> = {}): Workspace {
+    if (this.closed) throw new SandboxError('the lesson has ended', { code: 'E_CLOSED' });
+    this.workspaces.get(key)?.destroy();
+    let ws: Workspace | undefined;
+    for (let attempt = 0; !ws; attempt++) {
+      const name = attempt === 0 ? `${this.baseName(key)}` : `${this.baseName(key)}-${attempt + 1}`;
+      try {
+        ws = Workspace.create({ purpose: `lesson ${this.lessonId}`, ...options, name });
+      } catch (err) {
+        if (err instanceof SandboxError && err.code === 'E_EXISTS' && attempt < 8) continue;
+        throw err;
+      }
+    }
+    this.workspaces.set(key, ws);
+    this.explain(ws.explain);
+    return ws;
+  }
+
+  /** The workspace created as `key`, if it exists. */
+  getWorkspace(key: string): Workspace | undefined {
+    const w = this.workspaces.get(key);
+    return w && !w.isDestroyed ? w : undefined;
+  }
+
+  /** Logs steps the runtime reports (a workspace's mounts, a veth pair…) as command + syscall. */
+  explain(steps: ExplainStep[]): void {
+    for (const s of steps) this.log({ command: s.command, syscall: s.syscall, note: s.result });
+  }
+
   /** Runs a command inside sandbox `key`, logs it as `nsenter`, returns its output. */
   async exec(
     key: string,
@@ -125,9 +176,10 @@ export class LessonContext {
     const s = this.get(key);
     if (!s) throw new SandboxError(`the lesson has no running sandbox "${key}"`, { code: 'E_NOT_RUNNING', actionable: false });
     const r = await s.execOutput(command, options);
+    const chroot = s.rootEntry === 'chroot';
     this.log({
-      command: `nsenter --target ${s.pid} --all -- ${command.map(shellQuote).join(' ')}`,
-      syscall: `setns(pidfd of ${s.pid}, ${s.namespaces.map((n) => NAME_FLAGS[n].slice(2)).join('|')}); fork(); execve("${command[0]}", …)`,
+      command: `nsenter --target ${s.pid} --all${chroot ? ' --root --wd' : ''} -- ${command.map(shellQuote).join(' ')}`,
+      syscall: `setns(pidfd of ${s.pid}, ${s.namespaces.map((n) => NS_FLAG[n].slice(2)).join('|')});${chroot ? ' chroot(its root);' : ''} fork(); execve("${command[0]}", …)`,
       output: (r.stdout + r.stderr).trimEnd() || undefined,
     });
     return r;
@@ -146,9 +198,10 @@ export class LessonContext {
       pid = snapshot({ cgroup: false }).processes.find((p) => p.ppid === supervisor.pid)?.pid ?? null;
       if (pid === null) await new Promise((r) => setTimeout(r, 10));
     }
+    const chroot = s.rootEntry === 'chroot';
     this.log({
-      command: `nsenter --target ${s.pid} --all -- ${command.map(shellQuote).join(' ')} &`,
-      syscall: `setns(pidfd of ${s.pid}, …); fork(); execve("${command[0]}", …)`,
+      command: `nsenter --target ${s.pid} --all${chroot ? ' --root --wd' : ''} -- ${command.map(shellQuote).join(' ')} &`,
+      syscall: `setns(pidfd of ${s.pid}, …);${chroot ? ' chroot(its root);' : ''} fork(); execve("${command[0]}", …)`,
       output: pid ? `host PID ${pid}` : undefined,
     });
     return pid;
@@ -223,6 +276,14 @@ export class LessonContext {
         await s.destroy();
       } catch {
         s.destroySync();
+      }
+    }
+    // Workspaces last: sandboxes may have them mounted or be running from them.
+    for (const w of this.workspaces.values()) {
+      try {
+        w.destroy();
+      } catch {
+        /* `sandbox cleanup` will finish the job */
       }
     }
   }

@@ -68,35 +68,79 @@ export function tableLines(view: TableView, width = 80): string[] {
 
 const SPARK = '▁▂▃▄▅▆▇█';
 
-export function sparkline(values: number[], min: number, max: number, width = 40): string {
-  const vs = values.slice(-width);
-  return vs.map((v) => SPARK[Math.max(0, Math.min(7, Math.round(((v - min) / (max - min || 1)) * 7)))]).join('');
+/** A number as a person reads it: whole numbers as they are, others to 1 decimal (2 below 10). */
+function num(v: number): string {
+  if (!Number.isFinite(v)) return '–';
+  if (Number.isInteger(v)) return String(v);
+  return Math.abs(v) < 10 ? v.toFixed(2) : v.toFixed(1);
 }
 
+/** `unit` after a number: "%" and " ms" as given, words with a space. */
+function withUnit(v: number, unit: string): string {
+  return `${num(v)}${unit && /^[a-zA-Z]/.test(unit) ? ` ${unit}` : unit}`;
+}
+
+/**
+ * The last `width` values as block characters, ▁ at `min` and █ at `max` (values outside are
+ * clamped; a missing value is a space), oldest on the left.
+ */
+export function sparkline(values: number[], min: number, max: number, width = 40): string {
+  const span = max - min || 1;
+  return (width > 0 ? values.slice(-width) : [])
+    .map((v) => (Number.isFinite(v) ? SPARK[Math.max(0, Math.min(7, Math.round(((v - min) / span) * 7)))] : ' '))
+    .join('');
+}
+
+/**
+ * A chart as one row per series: its name, a sparkline of its recent values (oldest left), the
+ * latest value and the target it should converge on, then a line giving the scale.
+ */
 export function chartLines(view: ChartView, width = 80): string[] {
-  const nameW = Math.max(...view.series.map((s) => s.name.length), 4);
-  const lines = view.series.map((s) => {
+  if (!view.series.length) return [view.caption ?? '(no data yet)'];
+  const nameW = Math.min(24, Math.max(4, ...view.series.map((s) => s.name.length)));
+  const tails = view.series.map((s) => {
     const last = s.values.at(-1);
-    const target = s.target === undefined ? '' : ` target ${s.target}${view.unit}`;
-    const spark = sparkline(s.values, view.min, view.max, Math.max(10, width - nameW - 30));
-    return `${s.name.padEnd(nameW)} ${spark} ${last === undefined ? '–' : last.toFixed(1)}${view.unit}${target}`;
+    const now = last === undefined ? '–' : withUnit(Math.max(view.min, Math.min(view.max, last)), view.unit);
+    return s.target === undefined ? now : `${now} → target ${withUnit(s.target, view.unit)}`;
   });
+  const tailW = Math.max(...tails.map((t) => t.length));
+  const sparkW = Math.max(10, width - nameW - tailW - 4);
+  const sparks = view.series.map((s) => (s.values.length ? sparkline(s.values, view.min, view.max, sparkW) : '(no samples yet)'));
+  const sparkCols = Math.max(...sparks.map((x) => x.length));
+  const lines = view.series.map((s, i) => `${s.name.slice(0, nameW).padEnd(nameW)}  ${sparks[i].padEnd(sparkCols)}  ${tails[i]}`.trimEnd());
+  lines.push(`${' '.repeat(nameW)}  ${SPARK[0]} = ${withUnit(view.min, view.unit)}, ${SPARK[7]} = ${withUnit(view.max, view.unit)}; one mark per sample, newest on the right`.slice(0, width));
   if (view.caption) lines.push(view.caption);
   return lines;
 }
 
+/** `[██████░░░░]`: value against max, clamped to the bar. */
 export function gaugeBar(value: number, max: number, width = 30): string {
-  const filled = Math.max(0, Math.min(width, Math.round((value / (max || 1)) * width)));
-  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
+  const f = max > 0 ? value / max : 0;
+  const filled = Math.max(0, Math.min(width, Math.round((Number.isFinite(f) ? f : 0) * width)));
+  return `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}]`;
 }
 
+/**
+ * Gauges as rows: label, a bar of value against its limit, "value / max (pct)", and the note; a
+ * note that does not fit goes on its own line under the bar. Without a limit: the value alone.
+ */
 export function gaugeLines(view: GaugesView, width = 80): string[] {
-  const labelW = Math.max(...view.gauges.map((g) => g.label.length), 4);
-  const lines = view.gauges.map((g) => {
-    const of = g.max === null ? ' (no limit)' : ` / ${g.max}${g.unit}`;
-    const bar = g.max === null ? '' : ` ${gaugeBar(g.value, g.max, 24)}`;
-    return `${g.label.padEnd(labelW)}${bar} ${g.value}${g.unit}${of}${g.note ? `  ${g.note}` : ''}`.slice(0, width);
-  });
+  if (!view.gauges.length) return [view.caption ?? '(no data yet)'];
+  const labelW = Math.min(28, Math.max(4, ...view.gauges.map((g) => g.label.length)));
+  const barW = Math.max(10, Math.min(24, width - labelW - 30));
+  const lines: string[] = [];
+  for (const g of view.gauges) {
+    const label = g.label.slice(0, labelW).padEnd(labelW);
+    const numbers =
+      g.max === null
+        ? `${withUnit(g.value, g.unit)} (no limit)`
+        : `${withUnit(g.value, g.unit)} / ${withUnit(g.max, g.unit)}${g.max > 0 ? ` (${Math.round((g.value / g.max) * 100)} %)` : ''}`;
+    const bar = g.max === null ? ' '.repeat(barW + 2) : gaugeBar(g.value, g.max, barW);
+    const row = `${label}  ${bar} ${numbers}`;
+    if (!g.note) lines.push(row.trimEnd());
+    else if (row.length + 2 + g.note.length <= width) lines.push(`${row}  ${g.note}`);
+    else lines.push(row.trimEnd(), ...wrap(g.note, width, ' '.repeat(labelW + 2)).split('\n'));
+  }
   if (view.caption) lines.push(view.caption);
   return lines;
 }

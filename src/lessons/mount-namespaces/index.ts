@@ -1,0 +1,496 @@
+/**
+ * mount-namespaces: a mount made inside is invisible outside and the other way round; shared
+ * subtrees (shared, slave, private) shown with real mounts in a workspace under /run/sandbox;
+ * why a new PID namespace needs a fresh /proc. Every claim is read from /proc/PID/mountinfo.
+ */
+import fs from 'node:fs';
+
+import { type MountInfo, mountInfo, nsLink, propagationOf } from '../../runtime/index.js';
+import { noSandbox, readlinkOr, verdict, type Verdict } from '../checks.js';
+import type { LessonContext } from '../context.js';
+import type { Lesson, TableView, View } from '../types.js';
+
+const SUBTREES = ['shared', 'slave', 'private'] as const;
+
+/** The lesson's workspace directory on the host, or null before step 1 made it. */
+function wsPath(ctx: LessonContext): string | null {
+  return ctx.getWorkspace('files')?.path ?? null;
+}
+
+function tableOf(pid: number | 'self'): MountInfo[] {
+  try {
+    return mountInfo(pid);
+  } catch {
+    return [];
+  }
+}
+
+/** The mount on top at `mountPoint` (the last one mounted there), or null. */
+function topAt(table: MountInfo[], mountPoint: string): MountInfo | null {
+  const all = table.filter((m) => m.mountPoint === mountPoint);
+  return all.length ? all[all.length - 1] : null;
+}
+
+function describe(m: MountInfo | null): string {
+  return m ? `${m.fstype} ${m.source} (${propagationOf(m)})` : 'not mounted';
+}
+
+function lsA(dir: string): string[] | null {
+  try {
+    return fs.readdirSync(dir).sort();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The mount table of sandbox `key` next to the host's: every mount point where they differ, and
+ * everything in the lesson's workspace (with its propagation), the rest counted.
+ */
+function sampleMountDiff(ctx: LessonContext, key: string): TableView {
+  const s = ctx.get(key);
+  const ws = wsPath(ctx);
+  const host = tableOf('self');
+  const inside = s ? tableOf(s.pid) : [];
+  const points = [...new Set([...host, ...inside].map((m) => m.mountPoint))].sort();
+  const what = (m: MountInfo | null) => (m ? `${m.dev} ${m.root} ${m.fstype} ${m.source}` : '');
+  const short = (p: string) => (ws && p.startsWith(ws) ? `WS${p.slice(ws.length)}` : p);
+  const cell = (m: MountInfo | null, withProp: boolean) => (m ? `${m.fstype} ${m.source}${withProp ? ` ${propagationOf(m)}` : ''}` : '—');
+  const rows: string[][] = [];
+  const highlight: number[] = [];
+  let same = 0;
+  for (const p of points) {
+    const h = topAt(host, p);
+    const i = s ? topAt(inside, p) : null;
+    const inWs = ws !== null && p.startsWith(`${ws}/`);
+    if (!inWs && s && what(h) === what(i)) {
+      same++;
+      continue;
+    }
+    if (!inWs && !s) {
+      same++;
+      continue;
+    }
+    if (what(h) !== what(i)) highlight.push(rows.length);
+    rows.push([short(p), cell(h, inWs), s ? cell(i, inWs) : '(no sandbox yet)']);
+  }
+  return {
+    kind: 'table',
+    columns: ['mount point', 'host', `sandbox ${key}`],
+    rows,
+    highlight,
+    caption:
+      `${same} other mount points are the same on both sides (copied when the namespace was made)` +
+      (ws ? `; WS = ${ws}` : '') +
+      '; from /proc/self/mountinfo and /proc/PID/mountinfo',
+  };
+}
+
+function mountDiffView(key: string): View {
+  return { title: `Mount table: the host's and sandbox ${key}'s (/proc/PID/mountinfo)`, sample: (ctx) => sampleMountDiff(ctx, key) };
+}
+
+/** `echo $$; exec readlink /proc/self` inside sandbox `key`: the PID the process has, and the one /proc reports. */
+async function selfPids(ctx: LessonContext, key: string): Promise<{ pid: number; pids: [string, string] } | null> {
+  const s = ctx.get(key);
+  if (!s) return null;
+  const r = await s.execOutput(['sh', '-c', 'echo $$; exec readlink /proc/self']);
+  const [a, b] = r.stdout.trim().split('\n');
+  return { pid: s.pid, pids: [a ?? '', b ?? ''] };
+}
+
+/** Sandbox b and the workspace, or the reason a check cannot look. */
+function subtreeSetup(ctx: LessonContext): { pid: number; ws: string } | Verdict {
+  const b = ctx.get('b');
+  const ws = wsPath(ctx);
+  if (!b || !ws) return noSandbox('b');
+  return { pid: b.pid, ws };
+}
+
+export const lesson: Lesson = {
+  id: 'mount-namespaces',
+  title: 'Mount namespaces',
+  summary: 'private mounts, shared subtrees (shared, slave, private), and why a new PID namespace needs a fresh /proc',
+  requires: [{ kind: 'command', name: 'mount' }, { kind: 'command', name: 'ps' }],
+  steps: [
+    {
+      id: 'inside-mount',
+      title: 'A mount made inside stays inside',
+      prediction: {
+        question: 'Sandbox a has its own mount namespace. It mounts a tmpfs on WS/inside and writes a note there. What does the host find in WS/inside?',
+        choices: ['the tmpfs, with the note', 'an empty directory: the mount exists only in a\'s namespace', 'an error: the directory is busy'],
+        answer: 1,
+        explanation:
+          "A mount namespace is a private copy of the mount table. a's mount is an entry in a's copy only: the host's table never had it, so on the host WS/inside is still the plain, empty directory underneath.",
+      },
+      action: async (ctx) => {
+        const ws = ctx.workspace('files');
+        ws.mkdir('inside');
+        ws.mkdir('outside');
+        await ctx.sandbox('a', { namespaces: ['pid', 'mount'], rootfs: { kind: 'none' }, init: true });
+        await ctx.exec('a', [
+          'sh',
+          '-c',
+          `mount -t tmpfs -o size=1m made-in-a ${ws.path}/inside && echo "written inside sandbox a" > ${ws.path}/inside/note && ls ${ws.path}/inside`,
+        ]);
+        await ctx.host(['ls', '-A', `${ws.path}/inside`]);
+        ctx.log({ note: `the host's ls printed nothing: on the host, ${ws.path}/inside is still an empty directory` });
+      },
+      view: mountDiffView('a'),
+      checks: [
+        {
+          label: "sandbox a's mount table has the tmpfs at WS/inside",
+          run: (ctx) => {
+            const a = ctx.get('a');
+            const ws = wsPath(ctx);
+            if (!a || !ws) return noSandbox('a');
+            const m = topAt(tableOf(a.pid), `${ws}/inside`);
+            return verdict(`grep ${ws}/inside /proc/${a.pid}/mountinfo`, 'tmpfs made-in-a', m ? `${m.fstype} ${m.source}` : 'not mounted');
+          },
+        },
+        {
+          label: 'the host has no such mount: there WS/inside is the empty directory underneath',
+          run: (ctx) => {
+            const a = ctx.get('a');
+            const ws = wsPath(ctx);
+            if (!a || !ws) return noSandbox('a');
+            const inA = topAt(tableOf(a.pid), `${ws}/inside`) !== null;
+            const onHost = topAt(tableOf('self'), `${ws}/inside`);
+            const files = lsA(`${ws}/inside`);
+            return verdict(
+              `grep ${ws}/inside /proc/self/mountinfo; ls -A ${ws}/inside`,
+              'not mounted; empty (while a has its tmpfs there)',
+              `${onHost ? 'mounted' : 'not mounted'}; ${files === null ? 'no directory' : files.length ? files.join(' ') : 'empty'}${inA ? '' : ' (a has no mount there either)'}`,
+              inA && !onHost && files !== null && files.length === 0,
+            );
+          },
+        },
+      ],
+      hint: "Compare /proc/self/mountinfo (the host's table) with /proc/PID/mountinfo (the sandbox's): each mount namespace has its own list, and mount(2) adds to the caller's.",
+    },
+    {
+      id: 'host-mount',
+      title: 'And a mount made outside stays outside',
+      prediction: {
+        question: 'Now the host mounts a tmpfs on WS/outside, after sandbox a was made. Does a see it?',
+        choices: [
+          'yes: a sees whatever the host mounts',
+          'no: a got a copy of the table when it was made, and its mounts are private',
+          'only after a remounts /',
+        ],
+        answer: 1,
+        explanation:
+          'sandbox made / rprivate in its new namespace before anything else, so no mount event crosses in either direction. Without that step, propagation (next steps) could carry mounts between the two.',
+      },
+      action: async (ctx) => {
+        const ws = ctx.getWorkspace('files');
+        if (!ws) throw new Error('the workspace from step 1 is missing');
+        ctx.explain([ws.mount('tmpfs', 'made-on-host', 'outside', 0, 'size=1m')]);
+        ws.writeFile('outside/note', 'written on the host\n');
+        await ctx.host(['ls', '-A', `${ws.path}/outside`]);
+        await ctx.exec('a', ['ls', '-A', `${ws.path}/outside`]);
+        ctx.log({ note: 'inside a, ls printed nothing: the directory there is the empty one underneath' });
+      },
+      view: mountDiffView('a'),
+      checks: [
+        {
+          label: "the host's mount table has the tmpfs at WS/outside",
+          run: (ctx) => {
+            const ws = wsPath(ctx);
+            if (!ws) return noSandbox('a', '(the workspace)');
+            const m = topAt(tableOf('self'), `${ws}/outside`);
+            return verdict(`grep ${ws}/outside /proc/self/mountinfo`, 'tmpfs made-on-host', m ? `${m.fstype} ${m.source}` : 'not mounted');
+          },
+        },
+        {
+          label: "sandbox a does not see it: no mount in its table, and its WS/outside is empty",
+          run: (ctx) => {
+            const a = ctx.get('a');
+            const ws = wsPath(ctx);
+            if (!a || !ws) return noSandbox('a');
+            const onHost = topAt(tableOf('self'), `${ws}/outside`) !== null;
+            const inA = topAt(tableOf(a.pid), `${ws}/outside`);
+            const files = lsA(`/proc/${a.pid}/root${ws}/outside`);
+            return verdict(
+              `grep ${ws}/outside /proc/${a.pid}/mountinfo; ls -A /proc/${a.pid}/root${ws}/outside`,
+              'not mounted; empty (while the host has its tmpfs there)',
+              `${inA ? 'mounted' : 'not mounted'}; ${files === null ? 'no directory' : files.length ? files.join(' ') : 'empty'}${onHost ? '' : ' (the host has no mount there either)'}`,
+              onHost && !inA && files !== null && files.length === 0,
+            );
+          },
+        },
+      ],
+      hint: '/proc/PID/root is the process\'s root directory as the host can walk it: paths below it are resolved in that process\'s mount namespace.',
+    },
+    {
+      id: 'shared-subtrees',
+      title: 'Shared subtrees: peer groups across namespaces',
+      prediction: {
+        question:
+          'The host makes WS/shared a shared mount (`mount --make-shared`). Then sandbox b gets a new mount namespace. What does b\'s copy of WS/shared show in mountinfo?',
+        choices: ["the same shared:N as the host's mount: the copy joins its peer group", 'nothing: every copy starts private', "master:N: copies are always slaves"],
+        answer: 0,
+        explanation:
+          'Copying a mount namespace copies each shared mount into the same peer group. From then on, a mount or unmount under any member happens under every member, in whichever namespace it is. b then changes its own copies: `--make-slave` keeps receiving from the group but stops sending; `--make-private` leaves it.',
+      },
+      action: async (ctx) => {
+        const ws = ctx.getWorkspace('files');
+        if (!ws) throw new Error('the workspace from step 1 is missing');
+        for (const d of SUBTREES) ctx.explain([ws.bind(d), ws.propagation(d, 'shared')]);
+        // b keeps / shared, so its copies stay in the host's peer groups. That is safe only because
+        // b mounts nothing of its own at creation: no PID namespace (no fresh /proc) and no new
+        // root. On a host whose / is shared (systemd, the v2 guest), anything b mounted elsewhere
+        // would appear on the host; the lesson mounts only under its workspace.
+        await ctx.sandbox('b', { namespaces: ['mount'], rootfs: { kind: 'none' }, propagation: 'shared', init: true });
+        await ctx.exec('b', ['sh', '-c', `mount --make-slave ${ws.path}/slave && mount --make-private ${ws.path}/private`]);
+        await ctx.host(['grep', ws.path, '/proc/self/mountinfo']);
+        const b = ctx.get('b')!;
+        await ctx.host(['grep', ws.path, `/proc/${b.pid}/mountinfo`]);
+      },
+      view: mountDiffView('b'),
+      checks: [
+        {
+          label: "b's WS/shared is in the host's peer group (the same shared:N)",
+          run: (ctx) => {
+            const s = subtreeSetup(ctx);
+            if ('pass' in s) return s;
+            const h = topAt(tableOf('self'), `${s.ws}/shared`);
+            const b = topAt(tableOf(s.pid), `${s.ws}/shared`);
+            return verdict(
+              `grep ' ${s.ws}/shared ' /proc/self/mountinfo /proc/${s.pid}/mountinfo`,
+              h?.shared ? `shared:${h.shared} in both` : 'a shared mount on the host and its peer in b',
+              `host ${describe(h)}; b ${describe(b)}`,
+              h?.shared != null && b?.shared === h.shared,
+            );
+          },
+        },
+        {
+          label: "b's WS/slave receives from that group (master:N) but is not in it",
+          run: (ctx) => {
+            const s = subtreeSetup(ctx);
+            if ('pass' in s) return s;
+            const h = topAt(tableOf('self'), `${s.ws}/slave`);
+            const b = topAt(tableOf(s.pid), `${s.ws}/slave`);
+            return verdict(
+              `grep ' ${s.ws}/slave ' /proc/self/mountinfo /proc/${s.pid}/mountinfo`,
+              h?.shared ? `host shared:${h.shared}; b master:${h.shared}` : 'host shared:N; b master:N',
+              `host ${describe(h)}; b ${describe(b)}`,
+              h?.shared != null && b?.master === h.shared && b.shared === null,
+            );
+          },
+        },
+        {
+          label: "b's WS/private is private, while the host's is still shared",
+          run: (ctx) => {
+            const s = subtreeSetup(ctx);
+            if ('pass' in s) return s;
+            const h = topAt(tableOf('self'), `${s.ws}/private`);
+            const b = topAt(tableOf(s.pid), `${s.ws}/private`);
+            return verdict(
+              `grep ' ${s.ws}/private ' /proc/self/mountinfo /proc/${s.pid}/mountinfo`,
+              'host shared:N; b private (no tag)',
+              `host ${describe(h)}; b ${describe(b)}`,
+              h?.shared != null && b !== null && b.shared === null && b.master === null,
+            );
+          },
+        },
+      ],
+      hint: 'The optional fields of /proc/PID/mountinfo say it: shared:N = member of peer group N; master:N = slave of group N; none = private.',
+    },
+    {
+      id: 'host-to-sandbox',
+      title: 'Propagation from the host into b',
+      prediction: {
+        question: 'The host mounts a tmpfs inside each of WS/shared, WS/slave and WS/private. Which of them appear in sandbox b?',
+        choices: ['all three', 'shared and slave: both receive from the host\'s peer group', 'only shared', 'none'],
+        answer: 1,
+        explanation: "A mount under a member of a peer group is repeated under every member and every slave of it. b's private copy has left the group, so it gets nothing.",
+      },
+      action: async (ctx) => {
+        const ws = ctx.getWorkspace('files');
+        if (!ws) throw new Error('the workspace from step 1 is missing');
+        for (const d of SUBTREES) ctx.explain([ws.mount('tmpfs', `host-${d}`, `${d}/from-host`, 0, 'size=1m')]);
+        const b = ctx.get('b');
+        if (b) await ctx.host(['grep', 'from-host', `/proc/${b.pid}/mountinfo`]);
+      },
+      view: mountDiffView('b'),
+      checks: SUBTREES.map((d) => ({
+        label: d === 'private' ? 'private: not in b, though the host has it' : `${d}: the host's new mount appeared in b`,
+        run: (ctx: LessonContext) => {
+          const s = subtreeSetup(ctx);
+          if ('pass' in s) return s;
+          const p = `${s.ws}/${d}/from-host`;
+          const h = topAt(tableOf('self'), p);
+          const b = topAt(tableOf(s.pid), p);
+          return verdict(
+            `grep ${p} /proc/self/mountinfo /proc/${s.pid}/mountinfo`,
+            d === 'private' ? `host tmpfs host-${d}; b not mounted` : `tmpfs host-${d} in both`,
+            `host ${h ? `${h.fstype} ${h.source}` : 'not mounted'}; b ${b ? `${b.fstype} ${b.source}` : 'not mounted'}`,
+            h !== null && (d === 'private' ? b === null : b?.source === `host-${d}`),
+          );
+        },
+      })),
+      hint: 'Look for from-host in /proc/PID/mountinfo of b: the kernel made those mounts in b\'s namespace itself, because b\'s copies were in (or slaves of) the host\'s peer groups.',
+    },
+    {
+      id: 'sandbox-to-host',
+      title: 'Propagation from b to the host',
+      prediction: {
+        question: 'Now b mounts a tmpfs inside each of its three copies. Which appear on the host?',
+        choices: ['all three', 'shared and slave', 'only shared: a slave receives but never sends', 'none'],
+        answer: 2,
+        explanation:
+          "Only b's shared copy is still a peer of the host's mount, so only its mount travels back. This is why sandbox makes / rprivate (or rslave) before mounting anything: under shared propagation a container's mounts would appear on the host.",
+      },
+      action: async (ctx) => {
+        const ws = wsPath(ctx);
+        if (!ws) throw new Error('the workspace from step 1 is missing');
+        await ctx.exec('b', [
+          'sh',
+          '-c',
+          SUBTREES.map((d) => `mkdir -p ${ws}/${d}/from-b && mount -t tmpfs -o size=1m b-${d} ${ws}/${d}/from-b`).join(' && '),
+        ]);
+        await ctx.host(['grep', 'from-b', '/proc/self/mountinfo']);
+      },
+      view: mountDiffView('b'),
+      checks: SUBTREES.map((d) => ({
+        label: d === 'shared' ? "shared: b's mount appeared on the host" : `${d}: b has its mount, the host does not`,
+        run: (ctx: LessonContext) => {
+          const s = subtreeSetup(ctx);
+          if ('pass' in s) return s;
+          const p = `${s.ws}/${d}/from-b`;
+          const h = topAt(tableOf('self'), p);
+          const b = topAt(tableOf(s.pid), p);
+          return verdict(
+            `grep ${p} /proc/${s.pid}/mountinfo /proc/self/mountinfo`,
+            d === 'shared' ? `tmpfs b-${d} in both` : `b tmpfs b-${d}; host not mounted`,
+            `b ${b ? `${b.fstype} ${b.source}` : 'not mounted'}; host ${h ? `${h.fstype} ${h.source}` : 'not mounted'}`,
+            b?.source === `b-${d}` && (d === 'shared' ? h?.source === `b-${d}` : h === null),
+          );
+        },
+      })),
+      hint: 'A slave mount receives mount events from its master group but sends none back; a private one does neither. Only members of a peer group send.',
+    },
+    {
+      id: 'stale-proc',
+      title: 'A new PID namespace with the old /proc',
+      prediction: {
+        question: "Sandbox c gets a new PID namespace but no mount namespace, so its /proc is the host's. What does `ps -e` inside c list?",
+        choices: ["only c's own processes", "every process on the host: ps reads /proc, and this /proc shows the host's PID namespace", 'nothing: /proc is empty'],
+        answer: 1,
+        explanation:
+          "A proc filesystem shows the PID namespace it was mounted from, not the one of whoever reads it. c's processes are numbered from 1, but the /proc they read was mounted by the host: it lists the host's processes under their host PIDs, and even /proc/self names a host PID.",
+      },
+      action: async (ctx) => {
+        await ctx.sandbox('c', { namespaces: ['pid'], init: true });
+        await ctx.exec('c', ['sh', '-c', 'echo "my PID (\\$\\$): $$"; echo "processes in ps -e: $(ps -e --no-headers | wc -l)"; printf "/proc/self says: "; exec readlink /proc/self']);
+      },
+      view: mountDiffView('c'),
+      checks: [
+        {
+          label: "c is in a new PID namespace but the host's mount namespace: /proc is the host's",
+          run: (ctx) => {
+            const c = ctx.get('c');
+            if (!c) return noSandbox('c');
+            const pidNs = readlinkOr(`/proc/${c.pid}/ns/pid`);
+            const mntNs = readlinkOr(`/proc/${c.pid}/ns/mnt`);
+            const host = { pid: nsLink('self', 'pid'), mnt: nsLink('self', 'mount') };
+            return verdict(
+              `readlink /proc/${c.pid}/ns/{pid,mnt} /proc/self/ns/{pid,mnt}`,
+              `pid ≠ ${host.pid}; mnt = ${host.mnt}`,
+              `pid ${pidNs}; mnt ${mntNs}`,
+              pidNs.startsWith('pid:[') && pidNs !== host.pid && mntNs === host.mnt,
+            );
+          },
+        },
+        {
+          label: "in c, a process's own PID ($$) and /proc/self disagree",
+          run: async (ctx) => {
+            const r = await selfPids(ctx, 'c');
+            if (!r) return noSandbox('c');
+            const [own, self] = r.pids;
+            return verdict(
+              `nsenter -t ${r.pid} -p sh -c 'echo $$; exec readlink /proc/self'`,
+              'two different numbers (its PID in c, its host PID)',
+              `${own} / ${self}`,
+              /^\d+$/.test(own) && /^\d+$/.test(self) && own !== self,
+            );
+          },
+        },
+        {
+          label: "ps -e in c lists the host's processes",
+          run: async (ctx) => {
+            const c = ctx.get('c');
+            if (!c) return noSandbox('c');
+            const r = await c.execOutput(['ps', '-eo', 'pid=']);
+            const n = r.stdout.trim().split('\n').filter(Boolean).length;
+            const hostN = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).length;
+            return verdict(`nsenter -t ${c.pid} -p ps -e | wc -l`, `about ${hostN} (the host's count)`, String(n), n > 10 && n > hostN / 2);
+          },
+        },
+      ],
+      hint: 'proc shows the PID namespace of the process that mounted it. A PID namespace therefore needs a mount namespace too, and a proc mounted from inside it.',
+    },
+    {
+      id: 'fresh-proc',
+      title: 'A fresh /proc for the new PID namespace',
+      prediction: {
+        question: 'Sandbox d gets a PID namespace and a mount namespace, and mounts a new proc on /proc from inside. What does `ps -e` list now?',
+        choices: ["only d's own processes", "the host's processes", 'nothing: the new /proc is empty'],
+        answer: 0,
+        explanation:
+          "The new proc instance belongs to d's PID namespace: it lists only d's processes, numbered as d numbers them. Because it is mounted in d's own mount namespace, the host's /proc is untouched. This is what `unshare --pid --fork --mount-proc` does.",
+      },
+      action: async (ctx) => {
+        const d = await ctx.sandbox('d', { namespaces: ['pid', 'mount'], rootfs: { kind: 'none' }, init: true });
+        ctx.explain(d.explain.filter((s) => s.what === 'mount'));
+        await ctx.exec('d', ['ps', '-e']);
+        await ctx.exec('d', ['sh', '-c', 'echo "my PID (\\$\\$): $$"; printf "/proc/self says: "; exec readlink /proc/self']);
+      },
+      view: mountDiffView('d'),
+      checks: [
+        {
+          label: "d has a proc of its own on /proc (another superblock than the host's)",
+          run: (ctx) => {
+            const d = ctx.get('d');
+            if (!d) return noSandbox('d');
+            const host = topAt(tableOf('self'), '/proc');
+            const mine = topAt(tableOf(d.pid), '/proc');
+            return verdict(
+              `grep ' /proc ' /proc/self/mountinfo /proc/${d.pid}/mountinfo`,
+              `proc, device ≠ ${host?.dev}`,
+              mine ? `${mine.fstype}, device ${mine.dev}` : 'no /proc',
+              mine?.fstype === 'proc' && host !== null && mine.dev !== host.dev,
+            );
+          },
+        },
+        {
+          label: "ps -e in d lists only d's processes",
+          run: async (ctx) => {
+            const d = ctx.get('d');
+            if (!d) return noSandbox('d');
+            const r = await d.execOutput(['ps', '-eo', 'pid=,comm=']);
+            const rows = r.stdout.trim().split('\n').map((l) => l.trim().replace(/\s+/, ' '));
+            return verdict(
+              `nsenter -t ${d.pid} -a ps -eo pid,comm`,
+              "PID 1, exec's helper and ps: nothing of the host",
+              rows.join(', '),
+              rows.length <= 4 && rows[0]?.startsWith('1 '),
+            );
+          },
+        },
+        {
+          label: '$$ and /proc/self agree again',
+          run: async (ctx) => {
+            const r = await selfPids(ctx, 'd');
+            if (!r) return noSandbox('d');
+            const [own, self] = r.pids;
+            return verdict(`nsenter -t ${r.pid} -a sh -c 'echo $$; exec readlink /proc/self'`, 'the same number twice', `${own} / ${self}`, /^\d+$/.test(own) && own === self);
+          },
+        },
+      ],
+      hint: 'In the explain output of d: `mount -t proc proc /proc`, made after `mount --make-rprivate /`, so that it stays in d\'s namespace.',
+      takeaway: 'Each mount namespace has its own mount table; propagation decides which mount events cross between them; and /proc must come from inside the PID namespace it should show.',
+    },
+  ],
+};

@@ -1,0 +1,311 @@
+/**
+ * user-namespaces: uid/gid maps; uid 0 inside is an unprivileged uid outside; files made inside
+ * belong to that uid; root inside has every capability, but only over what its user namespace
+ * owns: its own mounts and hostname yes, the host's files and hostname no. Read from
+ * /proc/PID/{uid_map,gid_map,status}, stat on the host, and commands run inside.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+
+import { DEFAULT_USER_MAP, mountInfo, nsLink } from '../../runtime/index.js';
+import { noSandbox, readlinkOr, statusField, verdict } from '../checks.js';
+import type { LessonContext } from '../context.js';
+import type { Lesson, TableView, View } from '../types.js';
+
+const MAP = DEFAULT_USER_MAP;
+const INSIDE_NAME = 'ns-root-was-here';
+const SECRET = 'secret.txt';
+
+/** Every capability this kernel has, as CapEff spells it. */
+function fullCaps(): string {
+  const last = Number(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'));
+  return ((1n << BigInt(last + 1)) - 1n).toString(16).padStart(16, '0');
+}
+
+function read(p: string): string | null {
+  try {
+    return fs.readFileSync(p, 'utf8').trim().replace(/\s+/g, ' ');
+  } catch {
+    return null;
+  }
+}
+
+/** The uid the process has in its own user namespace, mapped back through /proc/PID/uid_map. */
+function uidInside(pid: number): string {
+  const uid = Number((statusField(pid, 'Uid') ?? '').split(' ')[0]);
+  const map = (read(`/proc/${pid}/uid_map`) ?? '').split(' ').map(Number);
+  for (let i = 0; i + 2 < map.length; i += 3) {
+    if (uid >= map[i + 1] && uid < map[i + 1] + map[i + 2]) return String(uid - map[i + 1] + map[i]);
+  }
+  return '?';
+}
+
+const opts = { cwd: '/' };
+
+function ws(ctx: LessonContext): string | null {
+  return ctx.getWorkspace('files')?.path ?? null;
+}
+
+function sampleIds(ctx: LessonContext): TableView {
+  const rows: string[][] = [];
+  const add = (who: string, pid: number) => {
+    if (!fs.existsSync(`/proc/${pid}`)) return;
+    rows.push([
+      who,
+      String(pid),
+      read(`/proc/${pid}/uid_map`) ?? '',
+      (statusField(pid, 'Uid') ?? '').split(' ')[0],
+      uidInside(pid),
+      statusField(pid, 'CapEff') ?? '',
+    ]);
+  };
+  add('host: sandbox', process.pid);
+  const u = ctx.get('u');
+  if (u) add('u: PID 1', u.pid);
+  const shell = ctx.state.get('u-shell') as number | undefined;
+  if (u && shell) add('u: a shell', shell);
+  const v = ctx.get('v');
+  if (v) add('v: PID 1', v.pid);
+  return {
+    kind: 'table',
+    columns: ['process', 'PID', 'uid_map', 'host uid', 'uid inside', 'CapEff'],
+    rows,
+    caption:
+      'uid_map: "inside outside count" (/proc/PID/uid_map); host uid and CapEff from /proc/PID/status; ' +
+      'uid inside = the host uid mapped back through uid_map',
+  };
+}
+
+const idView: View = { title: 'User namespaces: id maps and capabilities', sample: sampleIds };
+
+export const lesson: Lesson = {
+  id: 'user-namespaces',
+  title: 'User namespaces',
+  summary: 'uid/gid maps; root inside is an unprivileged uid outside; what that root can and cannot do',
+  requires: [{ kind: 'userns' }, { kind: 'command', name: 'id' }, { kind: 'command', name: 'stat' }],
+  steps: [
+    {
+      id: 'uid-map',
+      title: 'uid 0 inside, uid 100000 outside',
+      prediction: {
+        question: `Inside sandbox u, \`id -u\` prints 0. Which uid does the host see for the same process (the Uid line of /proc/PID/status)?`,
+        choices: ['0: it is root', `${MAP.outside}: uid 0 inside is mapped to ${MAP.outside} outside`, '65534 (nobody)'],
+        answer: 1,
+        explanation:
+          `A user namespace translates ids. Its uid_map line "0 ${MAP.outside} ${MAP.count}" says: uids 0…${MAP.count - 1} inside are ${MAP.outside}…${MAP.outside + MAP.count - 1} on the host. The kernel stores the host uid; a process inside is shown the translated one. To the host, this "root" is uid ${MAP.outside}, a nobody.`,
+      },
+      action: async (ctx) => {
+        ctx.workspace('files');
+        const u = await ctx.sandbox('u', { namespaces: ['user', 'pid', 'mount', 'uts'], rootfs: { kind: 'none' }, cwd: '/', init: true });
+        ctx.explain(u.explain.filter((s) => s.what === 'id-map'));
+        await ctx.exec('u', ['id'], opts);
+        await ctx.host(['cat', `/proc/${u.pid}/uid_map`]);
+        await ctx.host(['grep', '-E', '^(Uid|Gid)', `/proc/${u.pid}/status`]);
+      },
+      view: idView,
+      checks: [
+        {
+          label: `u's uid_map and gid_map: 0 inside = ${MAP.outside} outside, ${MAP.count} ids`,
+          run: (ctx) => {
+            const u = ctx.get('u');
+            if (!u) return noSandbox('u');
+            const [uid, gid] = [read(`/proc/${u.pid}/uid_map`), read(`/proc/${u.pid}/gid_map`)];
+            const want = `0 ${MAP.outside} ${MAP.count}`;
+            return verdict(`cat /proc/${u.pid}/uid_map /proc/${u.pid}/gid_map`, `${want}; ${want}`, `${uid}; ${gid}`);
+          },
+        },
+        {
+          label: 'inside, the process is uid 0 (root)',
+          run: async (ctx) => {
+            const u = ctx.get('u');
+            if (!u) return noSandbox('u');
+            const r = await u.execOutput(['id', '-u'], opts);
+            return verdict(`nsenter -t ${u.pid} -a id -u`, '0', r.stdout.trim());
+          },
+        },
+        {
+          label: `on the host, the same process is uid ${MAP.outside}`,
+          run: (ctx) => {
+            const u = ctx.get('u');
+            if (!u) return noSandbox('u');
+            const uid = statusField(u.pid, 'Uid') ?? '(gone)';
+            return verdict(`grep Uid /proc/${u.pid}/status`, `${MAP.outside} ${MAP.outside} ${MAP.outside} ${MAP.outside}`, uid);
+          },
+        },
+      ],
+      hint: 'The parent writes the maps: setgroups = deny, then gid_map, then uid_map (the kernel insists on that order). The child then calls setresuid(0, 0, 0), which means host uid 100000.',
+    },
+    {
+      id: 'files-outside',
+      title: 'What root inside creates belongs to uid 100000',
+      prediction: {
+        question: 'Root in u creates a file in a directory the host gave to uid 100000. Who owns the file, seen from the host?',
+        choices: ['root (uid 0)', `uid ${MAP.outside}`, 'nobody (65534)'],
+        answer: 1,
+        explanation: `The kernel stores host ids on disk. The file belongs to ${MAP.outside}:${MAP.outside}; only a process in u, looking through u's map, sees it as 0:0.`,
+      },
+      action: async (ctx) => {
+        const w = ctx.getWorkspace('files');
+        if (!w) throw new Error('the workspace from step 1 is missing');
+        const box = w.mkdir('box');
+        fs.chownSync(box, MAP.outside, MAP.outside);
+        ctx.log({ command: `mkdir ${box} && chown ${MAP.outside}:${MAP.outside} ${box}`, note: 'a directory for u\'s root to write in' });
+        await ctx.exec('u', ['sh', '-c', `echo "made inside u" > ${box}/made-inside && stat -c '%u:%g %n' ${box}/made-inside`], opts);
+        await ctx.host(['stat', '-c', '%u:%g %n', `${box}/made-inside`]);
+      },
+      view: idView,
+      checks: [
+        {
+          label: `on the host, the file belongs to ${MAP.outside}:${MAP.outside}`,
+          run: (ctx) => {
+            const w = ws(ctx);
+            if (!w) return noSandbox('u', '(the workspace)');
+            try {
+              const st = fs.statSync(`${w}/box/made-inside`);
+              return verdict(`stat -c %u:%g ${w}/box/made-inside`, `${MAP.outside}:${MAP.outside}`, `${st.uid}:${st.gid}`);
+            } catch {
+              return verdict(`stat -c %u:%g ${w}/box/made-inside`, `${MAP.outside}:${MAP.outside}`, 'no such file', false);
+            }
+          },
+        },
+        {
+          label: 'inside u, the same file belongs to 0:0',
+          run: async (ctx) => {
+            const u = ctx.get('u');
+            const w = ws(ctx);
+            if (!u || !w) return noSandbox('u');
+            const r = await u.execOutput(['stat', '-c', '%u:%g', `${w}/box/made-inside`], opts);
+            return verdict(`nsenter -t ${u.pid} -a stat -c %u:%g ${w}/box/made-inside`, '0:0', (r.stdout + r.stderr).trim());
+          },
+        },
+      ],
+      hint: 'stat(2) inside a user namespace translates the stored owner through the namespace\'s maps; ids with no mapping show as 65534 (overflowuid).',
+    },
+    {
+      id: 'root-inside-can',
+      title: 'Every capability, inside',
+      prediction: {
+        question: 'Which capabilities does a shell started as root in u have (CapEff in /proc/PID/status)?',
+        choices: ['none: it is not really root', 'all of them, but they count only for what u\'s user namespace owns', 'all of them, over the whole host'],
+        answer: 1,
+        explanation:
+          "The first process in a new user namespace gets every capability in it, and root there keeps them across exec. The kernel checks a capability against the user namespace that owns the object: u owns its mount and UTS namespaces (they were created with it), so mounting there and renaming it work.",
+      },
+      action: async (ctx) => {
+        const w = ctx.getWorkspace('files');
+        const u = ctx.get('u');
+        if (!w || !u) throw new Error('sandbox u from step 1 is not running');
+        const pid = await ctx.start('u', ['sleep', 'infinity']);
+        if (pid) {
+          ctx.state.set('u-shell', pid);
+          await ctx.host(['grep', 'CapEff', `/proc/${pid}/status`, '/proc/self/status']);
+        }
+        const mnt = w.mkdir('mnt');
+        await ctx.exec('u', ['mount', '-t', 'tmpfs', '-o', 'size=1m', 'mounted-by-ns-root', mnt], opts);
+        await ctx.exec('u', ['hostname', INSIDE_NAME], opts);
+        await ctx.exec('u', ['sh', '-c', `grep ${mnt} /proc/self/mountinfo; hostname`], opts);
+      },
+      view: idView,
+      checks: [
+        {
+          label: 'a process started in u has the full capability set',
+          run: (ctx) => {
+            const pid = ctx.state.get('u-shell') as number | undefined;
+            if (!ctx.get('u') || !pid) return verdict('(a process started in u)', 'one', 'none: the step has not run', false);
+            const caps = statusField(pid, 'CapEff') ?? '(gone)';
+            return verdict(`grep CapEff /proc/${pid}/status`, fullCaps(), caps);
+          },
+        },
+        {
+          label: `u's root mounted a tmpfs in u's mount namespace (the host has no such mount)`,
+          run: (ctx) => {
+            const u = ctx.get('u');
+            const w = ws(ctx);
+            if (!u || !w) return noSandbox('u');
+            const inU = mountInfo(u.pid).some((m) => m.mountPoint === `${w}/mnt` && m.source === 'mounted-by-ns-root');
+            const onHost = mountInfo('self').some((m) => m.mountPoint === `${w}/mnt`);
+            return verdict(`grep ${w}/mnt /proc/${u.pid}/mountinfo /proc/self/mountinfo`, 'in u: tmpfs mounted-by-ns-root; on the host: nothing', `in u: ${inU ? 'tmpfs mounted-by-ns-root' : 'nothing'}; on the host: ${onHost ? 'mounted' : 'nothing'}`, inU && !onHost);
+          },
+        },
+        {
+          label: `u's root renamed u to ${INSIDE_NAME}; the host kept its name`,
+          run: async (ctx) => {
+            const u = ctx.get('u');
+            if (!u) return noSandbox('u');
+            const r = await u.execOutput(['hostname'], opts);
+            return verdict(`nsenter -t ${u.pid} -a hostname; hostname`, `${INSIDE_NAME}; host not ${INSIDE_NAME}`, `${r.stdout.trim()}; host ${os.hostname()}`, r.stdout.trim() === INSIDE_NAME && os.hostname() !== INSIDE_NAME);
+          },
+        },
+      ],
+      hint: 'Compare CapEff of the shell in u with that of sandbox itself (/proc/self/status, real root on the host): the same bits, or even more, but each set counts in its own user namespace.',
+    },
+    {
+      id: 'root-inside-cannot',
+      title: 'But nothing over the host',
+      prediction: {
+        question: `The host's root makes ${SECRET} (owner root, mode 0600). Root in u tries to read it. And sandbox v, root in a user namespace but sharing the host's UTS namespace, tries to set the hostname. What happens?`,
+        choices: ['both work: they are root', 'both fail with a permission error', 'reading works, the hostname fails'],
+        answer: 1,
+        explanation:
+          "Host root (uid 0 outside) is not in u's map, so to u the file belongs to nobody and mode 0600 shuts it out; CAP_DAC_OVERRIDE in u does not apply to files whose owner u cannot map. The host's UTS namespace is owned by the host's user namespace, where v's root has no capabilities at all: sethostname() fails with EPERM.",
+      },
+      action: async (ctx) => {
+        const w = ctx.getWorkspace('files');
+        if (!w || !ctx.get('u')) throw new Error('sandbox u from step 1 is not running');
+        const secret = w.writeFile(SECRET, `only the host's root may read this; token ${randomBytes(6).toString('hex')}\n`, 0o600);
+        await ctx.host(['stat', '-c', '%U:%G %a %n', secret]);
+        await ctx.exec('u', ['sh', '-c', `stat -c '%u:%g %a %n' ${secret}; cat ${secret}`], opts);
+        await ctx.sandbox('v', { namespaces: ['user', 'pid', 'mount'], rootfs: { kind: 'none' }, cwd: '/', init: true });
+        await ctx.exec('v', ['sh', '-c', 'id -u; hostname "$(hostname)"'], opts);
+      },
+      view: idView,
+      checks: [
+        {
+          label: `${SECRET} belongs to the host's root, and root in u cannot read it`,
+          run: async (ctx) => {
+            const u = ctx.get('u');
+            const w = ws(ctx);
+            if (!u || !w) return noSandbox('u');
+            let st: fs.Stats | null = null;
+            try {
+              st = fs.statSync(`${w}/${SECRET}`);
+            } catch {
+              /* not made */
+            }
+            if (!st) return verdict(`stat ${w}/${SECRET}`, 'a file of root, mode 600', 'no such file', false);
+            const r = await u.execOutput(['cat', `${w}/${SECRET}`], opts);
+            const denied = r.status.code !== 0 && /denied/i.test(r.stderr);
+            return verdict(
+              `stat -c '%u %a' ${w}/${SECRET}; nsenter -t ${u.pid} -a cat ${w}/${SECRET}`,
+              'owner 0, mode 600; Permission denied',
+              `owner ${st.uid}, mode ${(st.mode & 0o777).toString(8)}; ${denied ? 'Permission denied' : r.status.code === 0 ? 'read it!' : r.stderr.trim()}`,
+              st.uid === 0 && (st.mode & 0o777) === 0o600 && denied,
+            );
+          },
+        },
+        {
+          label: "v is root in its user namespace, in the host's UTS namespace, and may not set the hostname",
+          run: async (ctx) => {
+            const v = ctx.get('v');
+            if (!v) return noSandbox('v');
+            const uts = readlinkOr(`/proc/${v.pid}/ns/uts`);
+            // Setting the name it already has: harmless even if it were allowed.
+            const r = await v.execOutput(['sh', '-c', 'id -u; hostname "$(hostname)"'], opts);
+            const uid = r.stdout.trim().split('\n')[0];
+            // "Operation not permitted" (busybox, util-linux) or "you must be root…" (Debian's hostname): EPERM.
+            const eperm = r.status.code !== 0 && /not permitted|EPERM|must be root/i.test(r.stderr);
+            return verdict(
+              `readlink /proc/${v.pid}/ns/uts; nsenter -t ${v.pid} -U -p -m sh -c 'id -u; hostname "$(hostname)"'`,
+              `${nsLink('self', 'uts')}; uid 0; Operation not permitted`,
+              `${uts}; uid ${uid}; ${eperm ? `Operation not permitted (${r.stderr.trim()})` : r.status.code === 0 ? 'allowed!' : r.stderr.trim()}`,
+              uts === nsLink('self', 'uts') && uid === '0' && eperm,
+            );
+          },
+        },
+      ],
+      hint: 'A capability is always "capability in some user namespace". Root in u has them all in u, and none in the host\'s user namespace, which owns the host\'s files\' ids, the host\'s UTS namespace, its network devices and its modules.',
+      takeaway: 'A user namespace makes root inside an ordinary uid outside. That is what rootless containers build on: full powers over the container\'s own namespaces, none over the host.',
+    },
+  ],
+};

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every lesson of the course with --auto --plain, one after another, and fails if any does.
+# Meant to run inside the pure cgroup v2 guest (npm run test:v2:lessons), where the lessons'
+# cgroup steps write cpu.weight, cpu.max, memory.max and cgroup.kill instead of their v1 files.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+failed=()
+for lesson in $(node dist/cli.js lessons --json | node -e 'for (const l of JSON.parse(require("fs").readFileSync(0, "utf8"))) console.log(l.id)'); do
+  start=$(date +%s)
+  if node dist/cli.js learn "$lesson" --auto --plain > "/tmp/lesson-$lesson.log" 2>&1; then
+    echo "PASS $lesson ($(( $(date +%s) - start )) s): $(grep -E 'checks passed' "/tmp/lesson-$lesson.log" | tail -1)"
+  else
+    echo "FAIL $lesson ($(( $(date +%s) - start )) s):"
+    grep -E '✗|error' "/tmp/lesson-$lesson.log" | head -20 | sed 's/^/    /'
+    failed+=("$lesson")
+  fi
+done
+node dist/cli.js cleanup > /dev/null
+if ((${#failed[@]})); then
+  echo "lessons failed on this kernel: ${failed[*]}"
+  exit 1
+fi
+echo "every lesson passed on $(uname -r), cgroup $(stat -fc %T /sys/fs/cgroup)"
