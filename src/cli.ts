@@ -143,6 +143,21 @@ program
     process.exitCode = cleanupCommand();
   });
 
+// `sandbox` alone: the home screen on a terminal; otherwise the course as text, and a hint. Added
+// after the commands so they do not inherit allowExcessArguments; a stray word is still an
+// unknown command (with commander's own message and suggestion).
+program.allowExcessArguments(true).action(async () => {
+  if (program.args.length) (program as unknown as { unknownCommand(): never }).unknownCommand();
+  if (!program.opts().plain && process.stdout.isTTY && process.stdin.isTTY) {
+    const { runHomeScreen } = await import('./tui/home.js');
+    process.exitCode = await runHomeScreen();
+    return;
+  }
+  const { lessonsCommand } = await import('./commands/lessons.js');
+  process.exitCode = lessonsCommand({});
+  process.stdout.write('hint: in a terminal, `sandbox` opens the home screen; `sandbox --help` lists every command\n');
+});
+
 async function main(): Promise<void> {
   try {
     await program.parseAsync(process.argv);

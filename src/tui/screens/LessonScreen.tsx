@@ -1,0 +1,422 @@
+/**
+ * The lesson screen: header (lesson, step k/N, progress), the step's prose, the prediction, the
+ * action log, the live view, the checks and what they mean, and the keys that work now. It draws
+ * the controller's state (lesson-controller.ts) and forwards keys to it; panels are laid out by
+ * priority (layout.ts) so the screen always fits the terminal, from 80×24 up.
+ */
+import { Box, useInput } from 'ink';
+import { type ReactNode, useMemo, useSyncExternalStore } from 'react';
+
+import { actionLogLines, scrollLines } from '../components/ActionLog.js';
+import { checkPanelHeights, checkPanelLines } from '../components/CheckPanel.js';
+import { errorBannerLines } from '../components/ErrorBanner.js';
+import { Header, type StepMark } from '../components/Header.js';
+import { KeyHelp } from '../components/KeyHelp.js';
+import { Lines } from '../components/Lines.js';
+import { liveViewLines, titledRule } from '../components/LiveView.js';
+import { predictionLines } from '../components/Prediction.js';
+import { Spinner } from '../components/Spinner.js';
+import { TooSmall } from '../components/TooSmall.js';
+import type { LessonController, LessonState } from '../lesson-controller.js';
+import { blank, fitLines, type Line, proseLines, seg, wrapSegs, wrapText } from '../lines.js';
+import { allocate, type BlockSpec } from './layout.js';
+
+export const MIN_COLUMNS = 80;
+export const MIN_ROWS = 24;
+/** From this width the screen has two columns: the lesson on the left, what happens on the right. */
+export const WIDE_COLUMNS = 110;
+
+export interface LessonScreenProps {
+  /** The lesson's state and flow. */
+  controller: LessonController;
+  /** Terminal width. */
+  columns: number;
+  /** Terminal height; the screen uses one row less (Ink keeps the cursor below it). */
+  rows: number;
+}
+
+/** A panel of the step screen: its rows by priority, and how to draw it in a given height. */
+interface Block {
+  spec: BlockSpec;
+  render: (height: number) => ReactNode;
+}
+
+function linesBlock(id: string, lines: Line[], width: number, tiers: [number, number][], opts: { min?: number; from?: 'start' | 'end'; key?: string } = {}): Block {
+  return {
+    spec: { id, natural: lines.length, min: opts.min ?? Math.min(2, lines.length), tiers },
+    render: (h) => <Lines key={id} lines={fitLines(lines, h, { from: opts.from, key: opts.key })} width={width} />,
+  };
+}
+
+function spacer(id: string, priority = 99): Block {
+  return { spec: { id, natural: 1, min: 1, tiers: [[priority, 1]] }, render: () => <Lines key={id} lines={[blank()]} width={1} /> };
+}
+
+/** Lays blocks out top to bottom in `height` rows. */
+function Column({ blocks, height, width }: { blocks: Block[]; height: number; width: number }) {
+  const rows = allocate(
+    blocks.map((b) => b.spec),
+    height,
+  );
+  return (
+    <Box flexDirection="column" width={width} height={height}>
+      {blocks.filter((b) => rows[b.spec.id] > 0).map((b) => b.render(rows[b.spec.id]))}
+    </Box>
+  );
+}
+
+const KEY_REFERENCE: [string, string][] = [
+  ['enter', 'start, run the step, go to the next step'],
+  ['1-9', 'answer the prediction (the step then runs)'],
+  ['↑ ↓ enter', 'move between the choices, answer'],
+  ['h', 'show or hide the hint'],
+  ['r', 'run the step again (after a failed check)'],
+  ['b  ←', 'look at the previous step again (read-only)'],
+  ['enter  →', 'forward again; esc: back to the current step'],
+  ['v', 'the live view, whole screen'],
+  ['l', 'the whole action log'],
+  ['p', "the step's whole text"],
+  ['↑ ↓ PgUp PgDn', 'scroll a whole-screen panel; esc closes it'],
+  ['q', 'quit: your progress is kept, the sandboxes are removed'],
+  ['Ctrl-C', 'the same'],
+];
+
+function keyReferenceLines(width: number): Line[] {
+  return [
+    [seg('Keys', { bold: true })],
+    blank(),
+    ...KEY_REFERENCE.map(([k, what]) => [seg(`  ${k.padEnd(16)}`, { bold: true, color: 'cyan' }), seg(what)]),
+    blank(),
+    ...wrapText('Progress is saved after every step whose checks pass; `sandbox learn` resumes at the next one.', width, { dim: true }),
+  ];
+}
+
+/** The header's marks: done (checks passed), failed, the current step, the rest. */
+function marksOf(c: LessonController, s: LessonState): StepMark[] {
+  return c.steps.map((step, i) => {
+    if (s.phase === 'step' && i === (s.looking ?? s.index)) return 'current';
+    if (s.records[i].passed === false) return 'failed';
+    if (c.doneIds.includes(step.id) || s.records[i].passed) return 'done';
+    return 'todo';
+  });
+}
+
+function headerTitle(c: LessonController, s: LessonState): { title: string; status?: string; step: number | null } {
+  switch (s.phase) {
+    case 'intro':
+      return { title: 'Introduction', step: null };
+    case 'rebuilding':
+      return { title: 'Resuming', status: 'rebuilding the earlier steps', step: null };
+    case 'summary':
+      return { title: 'Summary', step: null };
+    case 'fatal':
+      return { title: 'Stopped', step: null };
+    case 'closing':
+      return { title: 'Leaving', status: 'removing the sandboxes', step: null };
+    default: {
+      const i = s.looking ?? s.index;
+      const status = s.looking !== null ? 'looking back, read-only' : s.stepPhase === 'running' ? 'running' : s.stepPhase === 'checking' ? 'checking' : undefined;
+      return { title: `Step ${i + 1}: ${c.steps[i].title}`, status, step: i };
+    }
+  }
+}
+
+/** Scrolls a whole-screen panel: `scroll` rows from the top (or, with fromEnd, from the bottom). */
+function scrolled(lines: Line[], height: number, scroll: number, fromEnd = false): Line[] {
+  if (lines.length <= height) return lines;
+  if (fromEnd) return scrollLines(lines, height, scroll, 'esc: back');
+  const max = lines.length - height;
+  const s = Math.max(0, Math.min(scroll, max));
+  const out = lines.slice(s, s + height);
+  if (s > 0) out[0] = [seg(`↑ ${s + 1} lines above`, { dim: true })];
+  if (s < max) out[out.length - 1] = [seg(`↓ ${max - s + 1} lines below`, { dim: true })];
+  return out;
+}
+
+export function LessonScreen({ controller, columns, rows }: LessonScreenProps) {
+  const s = useSyncExternalStore(controller.subscribe, controller.getState);
+  useInput((input, key) => {
+    controller.handleKey(input, key);
+  });
+  if (columns < MIN_COLUMNS || rows < MIN_ROWS) {
+    return <TooSmall columns={columns} rows={rows} minColumns={MIN_COLUMNS} minRows={MIN_ROWS} />;
+  }
+  const height = rows - 1;
+  const bodyHeight = height - 3;
+  const head = headerTitle(controller, s);
+  return (
+    <Box flexDirection="column" width={columns} height={height}>
+      <Header lesson={controller.lesson.title} step={head.step} marks={marksOf(controller, s)} title={head.title} status={head.status} width={columns} />
+      <Box flexDirection="column" height={bodyHeight} paddingLeft={1}>
+        <Body controller={controller} state={s} width={columns - 2} height={bodyHeight} />
+      </Box>
+      <KeyHelp keys={controller.keys()} width={columns} />
+    </Box>
+  );
+}
+
+function Body({ controller: c, state: s, width, height }: { controller: LessonController; state: LessonState; width: number; height: number }) {
+  const textWidth = Math.min(width, 100);
+  if (s.zoom) return <Zoomed controller={c} state={s} width={width} height={height} />;
+  switch (s.phase) {
+    case 'intro': {
+      const steps: Line[] = c.steps.map((st, i) => [seg(`  ${String(i + 1).padStart(2)}. `, { dim: true }), seg(st.title)]);
+      const lines: Line[] = [
+        ...(s.notice ? [...wrapText(s.notice, textWidth, { color: 'yellow' }), blank()] : []),
+        ...proseLines(c.lesson.intro ?? '', textWidth),
+        blank(),
+        [seg(`The ${c.steps.length} steps:`, { bold: true })],
+        ...steps,
+        blank(),
+        ...wrapSegs([seg('Press '), seg('enter', { bold: true, color: 'cyan' }), seg(' to start. Every step makes real namespaces and cgroups on this machine; q removes them.')], textWidth),
+      ];
+      return <Lines lines={fitLines(lines, height, { key: 'enlarge the window to read all' })} width={width} />;
+    }
+    case 'rebuilding': {
+      const r = s.rebuild!;
+      return (
+        <Box flexDirection="column">
+          <Lines
+            lines={[
+              [seg(`Resuming at step ${r.upTo + 1} of ${c.steps.length}.`, { bold: true })],
+              ...wrapText(`Rebuilding the sandboxes of steps 1–${r.upTo}: their actions run again, without questions, so step ${r.upTo + 1} finds the kernel as you left it…`, textWidth),
+              blank(),
+            ]}
+            width={width}
+          />
+          {c.steps.slice(0, r.upTo).map((st, i) =>
+            i === r.current ? (
+              <Spinner key={i} label={`${i + 1}. ${st.title}`} width={width} />
+            ) : (
+              <Lines key={i} lines={[[seg(i < r.current ? '✓ ' : '· ', { color: i < r.current ? 'green' : undefined, dim: i > r.current }), seg(`${i + 1}. ${st.title}`, { dim: i > r.current })]]} width={width} />
+            ),
+          )}
+        </Box>
+      );
+    }
+    case 'fatal':
+      return (
+        <Lines
+          lines={[
+            ...errorBannerLines({ error: s.fatal, width: Math.min(width, 100), context: 'The lesson cannot go on.', maxRows: height - 2 }),
+            blank(),
+            [seg('Press '), seg('enter', { bold: true, color: 'cyan' }), seg(' or '), seg('q', { bold: true, color: 'cyan' }), seg(' to quit. Your progress is kept.')],
+          ]}
+          width={width}
+        />
+      );
+    case 'closing':
+      return <Spinner label="Removing the lesson's sandboxes…" width={width} />;
+    case 'summary':
+      return <Lines lines={fitLines(summaryLines(c, textWidth), height)} width={width} />;
+    default:
+      return <StepBody controller={c} state={s} width={width} height={height} />;
+  }
+}
+
+function summaryLines(c: LessonController, width: number): Line[] {
+  const sum = c.summary();
+  const lines: Line[] = [
+    [seg('✓ ', { color: 'green', bold: true }), seg(`Lesson complete: ${c.lesson.title}`, { bold: true })],
+    blank(),
+    [seg('  checks passed:     '), seg(`${sum.passed}`, { bold: true, color: sum.failed ? 'yellow' : 'green' }), seg(sum.failed ? ` (${sum.failed} failed)` : ' (all of them)')],
+    [seg('  predictions right: '), seg(`${sum.predictionsRight} of ${sum.predictions}`, { bold: true })],
+  ];
+  if (sum.replayed) lines.push([seg(`  steps 1–${sum.replayed} were done in an earlier session (their sandboxes were rebuilt when you resumed)`, { dim: true })]);
+  if (sum.failedSteps.length) lines.push([seg(`  steps with failed checks: ${sum.failedSteps.map((i) => i + 1).join(', ')} (you continued anyway)`, { color: 'yellow' })]);
+  const takeaways = c.steps.filter((st) => st.takeaway);
+  if (takeaways.length) {
+    lines.push(blank(), [seg('What you saw:', { bold: true })]);
+    for (const st of takeaways) lines.push(...wrapSegs([seg(st.takeaway!)], width, [seg('  • ')], [seg('    ')]));
+  }
+  lines.push(
+    blank(),
+    ...wrapSegs(
+      [seg('Press '), seg('enter', { bold: true, color: 'cyan' }), seg(" to finish: the lesson's sandboxes are removed. "), seg('sandbox lessons', { color: 'cyan' }), seg(' lists the course.')],
+      width,
+    ),
+  );
+  return lines;
+}
+
+function Zoomed({ controller: c, state: s, width, height }: { controller: LessonController; state: LessonState; width: number; height: number }) {
+  const shown = s.looking ?? s.index;
+  const step = c.steps[shown];
+  const rec = s.records[shown];
+  let lines: Line[];
+  let fromEnd = false;
+  switch (s.zoom) {
+    case 'keys':
+      lines = keyReferenceLines(width);
+      break;
+    case 'prose':
+      lines = [[seg(step.title, { bold: true })], blank(), ...proseLines(step.prose ?? '', Math.min(width, 100))];
+      break;
+    case 'view': {
+      const recorded = s.looking !== null && rec.viewAfter !== null;
+      lines = step.view
+        ? liveViewLines({
+            title: step.view.title,
+            data: recorded ? rec.viewAfter : s.view.data,
+            error: recorded ? null : s.view.error,
+            width,
+            palette: c.palette,
+            names: c.sandboxNames(),
+            note: recorded ? `as it was after step ${shown + 1}` : undefined,
+          })
+        : [[seg('This step has no live view.', { dim: true })]];
+      break;
+    }
+    default:
+      fromEnd = true;
+      lines = [titledRule(`What step ${shown + 1} did`, null, width), ...(rec.log.length ? actionLogLines(rec.log, width) : [[seg('(nothing yet)', { dim: true })]])];
+  }
+  return <Lines lines={scrolled(lines, height, s.scroll, fromEnd)} width={width} />;
+}
+
+function StepBody({ controller: c, state: s, width, height }: { controller: LessonController; state: LessonState; width: number; height: number }) {
+  const shown = s.looking ?? s.index;
+  const step = c.steps[shown];
+  const rec = s.records[shown];
+  const looking = s.looking !== null;
+  const phase = looking ? 'looking' : s.stepPhase;
+  const pre = phase === 'ask' || phase === 'ready';
+  const wide = width >= WIDE_COLUMNS;
+  const leftW = wide ? Math.floor((width - 3) / 2) : width;
+  const rightW = wide ? width - leftW - 3 : width;
+
+  const prose = useMemo(() => proseLines(step.prose ?? '', leftW), [step, leftW]);
+  const notice = useMemo(() => (s.notice && !looking ? [...wrapText(s.notice, leftW, { color: 'yellow' }), blank()] : []), [s.notice, looking, leftW]);
+  const log = useMemo(
+    () => (rec.log.length ? [titledRule('What the step did', null, rightW), ...actionLogLines(rec.log, rightW)] : []),
+    [rec.log, rightW],
+  );
+  const checkHeights = useMemo(() => checkPanelHeights(rec.results, leftW), [rec.results, leftW]);
+  const showChecks = rec.results !== null || phase === 'checking';
+
+  // The interaction: the prediction (asking), the running step, or the result and its meaning.
+  const interaction = useMemo(() => {
+    const lines: Line[] = [];
+    let spinner: string | null = null;
+    const p = step.prediction;
+    if (phase === 'looking') {
+      if (rec.replayed) lines.push(...wrapText('Done in an earlier session: when you resumed, its action ran again (without asking) to rebuild its sandboxes.', leftW, { dim: true }));
+      if (p && rec.choice !== null) lines.push(...predictionLines({ prediction: p, cursor: 0, choice: rec.choice, reveal: true, width: leftW }));
+      if (rec.passed && step.takeaway) lines.push(...wrapSegs([seg(step.takeaway)], leftW, [seg('✓ ', { color: 'green', bold: true })], [seg('  ')]));
+      lines.push(...wrapText('Looking back, read-only: the kernel is not rewound; the sandboxes are as they are now.', leftW, { color: 'yellow' }));
+    } else if (phase === 'ask') {
+      lines.push(...predictionLines({ prediction: p!, cursor: s.cursor, choice: null, reveal: false, width: leftW }));
+    } else if (phase === 'ready') {
+      lines.push([seg('Press '), seg('enter', { bold: true, color: 'cyan' }), seg(' to run this step.')]);
+    } else if (phase === 'running' || phase === 'checking') {
+      spinner = phase === 'running' ? 'running the step… the live view follows the kernel as it happens' : 'checking the kernel…';
+      if (p && rec.choice !== null) lines.push(...predictionLines({ prediction: p, cursor: 0, choice: rec.choice, reveal: false, width: leftW }));
+    } else {
+      if (rec.error) lines.push(...errorBannerLines({ error: rec.error, width: leftW, context: "The step's action failed; its checks ran anyway." }));
+      if (p && rec.choice !== null) lines.push(...predictionLines({ prediction: p, cursor: 0, choice: rec.choice, reveal: true, width: leftW }));
+      if (rec.passed) {
+        lines.push(...wrapSegs([seg(step.takeaway ?? 'Every check passed: the kernel is in the state this step describes.')], leftW, [seg('✓ ', { color: 'green', bold: true })], [seg('  ')]));
+      } else {
+        lines.push(
+          ...wrapSegs(
+            [seg('Some checks failed: the kernel is not in the state this step expects. '), seg('r', { bold: true, color: 'cyan' }), seg(' runs the step again; '), seg('enter', { bold: true, color: 'cyan' }), seg(' goes on anyway.')],
+            leftW,
+            [seg('✗ ', { color: 'red', bold: true })],
+            [seg('  ')],
+          ),
+        );
+      }
+    }
+    if (s.hint) lines.push(...wrapSegs([seg(step.hint)], leftW, [seg('hint: ', { color: 'yellow', bold: true })], [seg('      ')]));
+    return { lines, spinner };
+  }, [phase, step, rec, s.cursor, s.hint, leftW]);
+
+  const interactionBlock: Block = {
+    spec: { id: 'interaction', natural: interaction.lines.length + (interaction.spinner ? 1 : 0), min: 1, tiers: [[1, 999]] },
+    render: (h) => (
+      <Box key="interaction" flexDirection="column">
+        {interaction.spinner ? <Spinner label={interaction.spinner} width={leftW} /> : null}
+        <Lines lines={fitLines(interaction.lines, h - (interaction.spinner ? 1 : 0))} width={leftW} />
+      </Box>
+    ),
+  };
+
+  const recorded = looking && rec.viewAfter !== null;
+  const viewBlock: Block | null = step.view
+    ? (() => {
+        const props = {
+          title: step.view.title,
+          data: recorded ? rec.viewAfter : s.view.data,
+          error: recorded ? null : s.view.error,
+          width: rightW,
+          palette: c.palette,
+          names: c.sandboxNames(),
+          note: recorded ? `after step ${shown + 1}` : undefined,
+        };
+        const natural = liveViewLines(props).length;
+        return {
+          spec: { id: 'view', natural, min: Math.min(4, natural), tiers: [] as [number, number][] },
+          render: (h: number) => <Lines key="view" lines={liveViewLines({ ...props, maxRows: h })} width={rightW} />,
+        };
+      })()
+    : null;
+
+  const checksBlock: Block | null = showChecks
+    ? {
+        spec: { id: 'checks', natural: checkHeights[0], min: 2, tiers: [] },
+        render: (h) => (
+          <Lines key="checks" lines={checkPanelLines({ results: rec.results, pending: phase === 'checking', width: leftW, maxRows: h })} width={leftW} />
+        ),
+      }
+    : null;
+
+  const proseBlock = linesBlock('prose', prose, leftW, [], { min: 3, key: 'p: read all' });
+  const logBlock = log.length ? linesBlock('log', log, rightW, [], { min: 3, from: 'end', key: 'l: whole log' }) : null;
+  const noticeBlock = notice.length ? linesBlock('notice', notice, leftW, [[0, 3], [9, 999]], { min: 1 }) : null;
+
+  // Priorities: before the action the text and the question matter most; afterwards the outcome
+  // (what was predicted, the checks), then the view, then the rest of the text, then the log.
+  if (pre) {
+    proseBlock.spec.tiers = [[2, 999]];
+    if (viewBlock) viewBlock.spec.tiers = [[4, 999]];
+  } else {
+    proseBlock.spec.tiers = [
+      [3, 3],
+      [7, 999],
+    ];
+    if (viewBlock) viewBlock.spec.tiers = [
+      [4, 8],
+      [6, 999],
+    ];
+  }
+  if (checksBlock) checksBlock.spec.tiers = [[2, checkHeights[1]], [5, checkHeights[0]]];
+  if (logBlock) logBlock.spec.tiers = [[8, 999]];
+
+  const post = !pre && phase !== 'running' && phase !== 'checking';
+  const present = (...bs: (Block | null)[]) => bs.filter((b): b is Block => b !== null);
+  if (wide) {
+    const left = present(noticeBlock, proseBlock, spacer('gap1'), post ? null : interactionBlock, checksBlock, post ? spacer('gap2') : null, post ? interactionBlock : null);
+    const right = present(viewBlock, logBlock);
+    if (viewBlock) viewBlock.spec.tiers = [[1, 999]];
+    if (logBlock) logBlock.spec.tiers = [[2, 999]];
+    const sep: Line[] = Array.from({ length: height }, () => [seg(' │ ', { dim: true })]);
+    return (
+      <Box flexDirection="row" height={height}>
+        <Column blocks={left} height={height} width={leftW} />
+        <Lines lines={sep} width={3} />
+        <Column blocks={right} height={height} width={rightW} />
+      </Box>
+    );
+  }
+  const blocks = present(
+    noticeBlock,
+    proseBlock,
+    pre ? spacer('gap1') : null,
+    post ? null : interactionBlock,
+    logBlock,
+    viewBlock,
+    checksBlock,
+    post ? interactionBlock : null,
+  );
+  return <Column blocks={blocks} height={height} width={width} />;
+}
