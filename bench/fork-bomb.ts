@@ -1,0 +1,148 @@
+/**
+ * bench:fork-bomb — a real fork bomb (`perl -e 'while (1) { fork() }'`) in a sandbox whose cgroup
+ * has pids.max = 64, pinned to one CPU (the quietest at the start), each bounded by a 20 s
+ * deadline. Five rounds, each: the host probe without a bomb, a bomb, the probe while it is full,
+ * one kill. Interleaving the two conditions means drift in the machine's load (other people's
+ * work) lands on both alike. Reported:
+ *   peak          the highest pids.current seen (polled every ~5 ms while the bomb runs, plus
+ *                 pids.peak where the kernel has it), over all rounds: never above pids.max
+ *   refused       forks the kernel refused (pids.events "max") in one round, median of rounds
+ *   teardown_ms   one kill of the whole cgroup (v2 cgroup.kill; v1 freeze, SIGKILL each, thaw)
+ *                 until cgroup.procs is empty; median of rounds (each round in teardown_ms_all)
+ *   host_probe_ms how long the host takes to fork + exec + wait /bin/true (src/runtime/latency.ts),
+ *                 by a host process pinned to the SAME CPU as the bomb: the hardest place for it,
+ *                 and out of reach of load on the other CPUs; 40 runs per condition per round
+ * Prints one JSON object on stdout. Needs root.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+
+import {
+  cgroupFile,
+  cgroups,
+  createForkBomb,
+  type ForkBomb,
+  LatencyProbe,
+  measureSpawnLatency,
+  onlineCpus,
+  quantile,
+  quietestCpu,
+} from '../src/runtime/index.js';
+
+const PIDS = Number(process.env.BENCH_PIDS ?? 64);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const RUNS = Number(process.env.BENCH_RUNS ?? 40);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const r3 = (x: number | null) => (x === null ? null : Number(x.toFixed(3)));
+
+interface Round {
+  baseline: number[];
+  during: number[];
+  peak: number;
+  refused: number;
+  teardownMs: number;
+  killed: number;
+  left: number;
+  fillMs: number;
+  probeRefused: number;
+}
+
+async function round(cpu: number, track: (b: ForkBomb | null) => void): Promise<Round> {
+  const baseline = await measureSpawnLatency(RUNS, { cpu });
+  const bomb = await createForkBomb({ pids: PIDS, cpus: String(cpu), deadlineMs: 20_000, purpose: 'bench' });
+  track(bomb);
+  try {
+    const name = bomb.sandbox.name;
+    const cg = cgroups();
+    let peak = 0;
+    const poll = () => {
+      const u = cg.usage(name);
+      peak = Math.max(peak, u.pidsCurrent ?? 0);
+      return u;
+    };
+    // Full: the population reached pids.max and the kernel has started refusing.
+    const t0 = performance.now();
+    for (let u = poll(); !(u.pidsCurrent === PIDS && (u.pidsRefused ?? 0) > 0); u = poll()) {
+      if (performance.now() - t0 > 10_000) throw new Error(`the bomb did not reach pids.max ${PIDS} in 10 s (pids.current ${u.pidsCurrent})`);
+      await sleep(1);
+    }
+    const fillMs = performance.now() - t0;
+    const probe = new LatencyProbe(RUNS, { cpu });
+    while (probe.running) {
+      poll();
+      await sleep(5);
+    }
+    const u = poll();
+    const peakFile = cgroupFile(name, 'pids.peak');
+    if (peakFile) peak = Math.max(peak, Number(fs.readFileSync(peakFile, 'utf8').trim()));
+    const kill = bomb.kill();
+    return {
+      baseline,
+      during: probe.recent(),
+      peak,
+      refused: u.pidsRefused ?? 0,
+      teardownMs: kill.ms,
+      killed: kill.killed,
+      left: kill.left,
+      fillMs,
+      probeRefused: probe.refused,
+    };
+  } finally {
+    await bomb.dispose();
+    track(null);
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('bench:fork-bomb needs root (it creates cgroups): run it with sudo\n');
+    process.exit(1);
+  }
+  let live: ForkBomb | null = null;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => void (live ? live.dispose() : Promise.resolve()).finally(() => process.exit(130)));
+  }
+  const cpu = await quietestCpu(onlineCpus());
+  const rounds: Round[] = [];
+  for (let i = 0; i < ROUNDS; i++) rounds.push(await round(cpu, (b) => (live = b)));
+
+  const baseline = rounds.flatMap((r) => r.baseline);
+  const during = rounds.flatMap((r) => r.during);
+  const base50 = quantile(baseline, 0.5)!;
+  const during50 = quantile(during, 0.5)!;
+  const teardown = quantile(
+    rounds.map((r) => r.teardownMs),
+    0.5,
+  )!;
+  const peak = Math.max(...rounds.map((r) => r.peak));
+  const out = {
+    pids_max: PIDS,
+    peak,
+    refused: quantile(
+      rounds.map((r) => r.refused),
+      0.5,
+    ),
+    teardown_ms: r3(teardown),
+    host_probe_ms: {
+      baseline_p50: r3(base50),
+      during_p50: r3(during50),
+      during_p99: r3(quantile(during, 0.99)),
+      baseline_p99: r3(quantile(baseline, 0.99)),
+      runs: [baseline.length, during.length],
+      host_forks_refused: rounds.reduce((s, r) => s + r.probeRefused, 0),
+    },
+    rounds: ROUNDS,
+    teardown_ms_all: rounds.map((r) => r3(r.teardownMs)),
+    killed: rounds.map((r) => r.killed),
+    left: rounds.map((r) => r.left),
+    fill_ms: rounds.map((r) => r3(r.fillMs)),
+    kill_method: cgroups().killMethod(),
+    pinned_cpu: cpu,
+    host: { kernel: os.release(), cgroup: cgroups().layout, cpus: os.cpus().length, loadavg: os.loadavg().map((x) => Number(x.toFixed(2))) },
+    goal: 'peak <= pids_max, teardown_ms <= 50, host_probe_ms.during_p50 <= 1.5 x baseline_p50',
+    goal_met: peak <= PIDS && teardown <= 50 && during50 <= 1.5 * base50,
+  };
+  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+}
+
+await main();

@@ -1,0 +1,198 @@
+/**
+ * What `sandbox top` shows, as plain data: every sandbox on this host (from the ledger, which
+ * every `sandbox` process writes to, plus any cgroup under sandbox/ that no entry claims), its
+ * host PID of PID 1, its processes, CPU % from the monitor (cpuUsec deltas over wall time), memory
+ * and pids against their limits, and the process tree of one sandbox with each process's host PID
+ * and namespace PIDs. The dashboard and the text snapshot render this; neither reads the kernel.
+ */
+import {
+  cgroups,
+  type CgroupUsage,
+  isAlive,
+  type LedgerEntry,
+  Monitor,
+  type ProcessInfo,
+  readEntries,
+  snapshot,
+} from '../runtime/index.js';
+
+export interface TopRow {
+  name: string;
+  /** Who made it: "run", "repl", "lesson cgroups-cpu"…; "(unknown)" for a cgroup no entry claims. */
+  purpose: string;
+  /** The `sandbox` process that owns it, and whether it still runs (a dead owner: `sandbox cleanup`). */
+  owner: { pid: number; alive: boolean } | null;
+  /** Host PID of the sandbox's PID 1 (its first process), while it runs. */
+  initPid: number | null;
+  /** Processes in its cgroup (from /proc). */
+  processes: number;
+  /** CPU used over the last second, in % of one CPU; null until two samples exist. */
+  cpuPercent: number | null;
+  memoryBytes: number | null;
+  memoryLimit: number | null;
+  pidsCurrent: number | null;
+  pidsMax: number | null;
+  /** The CPU quota in % of one CPU, from the ledger's limits (null = none). */
+  cpuQuota: number | null;
+  namespaces: string[];
+}
+
+export interface TopTreeLine {
+  /** Depth in the sandbox's tree. */
+  depth: number;
+  /** The branch drawing before the label: "", "├─ ", "│  └─ "… */
+  prefix: string;
+  hostPid: number;
+  /** PID in each namespace below the host, e.g. [1] for the sandbox's PID 1. */
+  nsPids: number[];
+  comm: string;
+  state: string;
+}
+
+export interface TopSnapshot {
+  /** Date.now() when taken. */
+  taken: number;
+  layout: string;
+  rows: TopRow[];
+  /** CPU % series per sandbox, oldest first (for the chart). */
+  cpuSeries: Map<string, number[]>;
+}
+
+function ownerOf(e: LedgerEntry | undefined): TopRow['owner'] {
+  return e ? { pid: e.owner.pid, alive: isAlive(e.owner) } : null;
+}
+
+/** A monitor over every sandbox on the host, and the readings the dashboard draws. */
+export class TopModel {
+  readonly monitor: Monitor;
+  private entries = new Map<string, LedgerEntry>();
+  private names: string[] = [];
+  private procs: ProcessInfo[] = [];
+  private all = new Map<number, ProcessInfo>();
+  private children = new Map<number, ProcessInfo[]>();
+
+  constructor(intervalMs = 500, history = 120) {
+    this.monitor = new Monitor({ names: () => this.names, intervalMs, history });
+  }
+
+  /** Re-reads the ledger, the cgroups and /proc, and takes a sample. */
+  refresh(): TopSnapshot {
+    const entries = readEntries();
+    this.entries = new Map(entries.map((e) => [e.name, e]));
+    let cgroupNames: string[] = [];
+    try {
+      cgroupNames = cgroups().list();
+    } catch {
+      /* no cgroup hierarchy readable */
+    }
+    this.names = [...new Set([...entries.map((e) => e.name), ...cgroupNames])].sort();
+    for (const n of this.monitor.names()) if (!this.names.includes(n)) this.monitor.forget(n);
+    this.monitor.sampleNow();
+    const snap = snapshot({ namespaces: ['pid'] });
+    this.procs = snap.processes.filter((p) => p.sandbox !== null);
+    this.all = snap.byPid;
+    this.children = new Map();
+    for (const p of snap.processes) {
+      const list = this.children.get(p.ppid);
+      if (list) list.push(p);
+      else this.children.set(p.ppid, [p]);
+    }
+    return this.current();
+  }
+
+  /** The last readings, without reading anything. */
+  current(): TopSnapshot {
+    const rows = this.names.map((name) => this.row(name));
+    const cpuSeries = new Map(this.names.map((n) => [n, this.monitor.cpuSeries(n, 1000)]));
+    return { taken: Date.now(), layout: cgroups().layout, rows, cpuSeries };
+  }
+
+  private row(name: string): TopRow {
+    const e = this.entries.get(name);
+    const u: CgroupUsage | undefined = this.monitor.latest(name)?.usage;
+    const init = e?.init && isAlive(e.init) ? e.init.pid : null;
+    const mine = this.members(name, init);
+    return {
+      name,
+      purpose: e?.purpose ?? '(unknown)',
+      owner: ownerOf(e),
+      initPid: init ?? mine.find((p) => p.nspid.length > 1 && p.nspid.at(-1) === 1)?.pid ?? null,
+      processes: mine.length,
+      cpuPercent: this.monitor.cpuPercent(name, 1000),
+      memoryBytes: u?.memoryBytes ?? null,
+      memoryLimit: u?.memoryLimit ?? null,
+      pidsCurrent: u?.pidsCurrent ?? null,
+      pidsMax: u?.pidsMax ?? null,
+      cpuQuota: e?.limits.cpuQuota ?? null,
+      namespaces: e?.namespaces ?? [],
+    };
+  }
+
+  /**
+   * A sandbox's processes: those in its cgroup, or, for a sandbox made without a cgroup, its first
+   * process and everything below it.
+   */
+  private members(name: string, init: number | null): ProcessInfo[] {
+    const inCgroup = this.procs.filter((p) => p.sandbox === name);
+    if (inCgroup.length || init === null || this.entries.get(name)?.cgroups.length) return inCgroup;
+    const out: ProcessInfo[] = [];
+    const walk = (pid: number, depth: number) => {
+      const p = this.all.get(pid);
+      if (!p || depth > 32) return;
+      out.push(p);
+      for (const c of this.children.get(pid) ?? []) walk(c.pid, depth + 1);
+    };
+    walk(init, 0);
+    return out;
+  }
+
+  /** The process tree of one sandbox: roots are its processes whose parent is outside it. */
+  tree(name: string): TopTreeLine[] {
+    const e = this.entries.get(name);
+    const mine = this.members(name, e?.init && isAlive(e.init) ? e.init.pid : null);
+    const inside = new Set(mine.map((p) => p.pid));
+    const children = new Map<number, ProcessInfo[]>();
+    for (const p of mine) {
+      const list = children.get(p.ppid) ?? [];
+      list.push(p);
+      children.set(p.ppid, list);
+    }
+    const out: TopTreeLine[] = [];
+    const walk = (p: ProcessInfo, depth: number, indent: string, last: boolean) => {
+      const prefix = depth === 0 ? '' : `${indent}${last ? '└─ ' : '├─ '}`;
+      out.push({ depth, prefix, hostPid: p.pid, nsPids: p.nspid.slice(1), comm: p.comm, state: p.state });
+      const kids = (children.get(p.pid) ?? []).sort((a, b) => a.pid - b.pid);
+      const next = depth === 0 ? '' : `${indent}${last ? '   ' : '│  '}`;
+      if (depth < 32) kids.forEach((c, i) => walk(c, depth + 1, next, i === kids.length - 1));
+    };
+    for (const root of mine.filter((p) => !inside.has(p.ppid)).sort((a, b) => a.pid - b.pid)) walk(root, 0, '', true);
+    return out;
+  }
+}
+
+// ----- formatting shared by the dashboard and the text snapshot --------------------------------
+
+export function formatMiB(bytes: number | null): string {
+  if (bytes === null) return '–';
+  const m = bytes / (1024 * 1024);
+  return m >= 100 ? `${m.toFixed(0)}M` : `${m.toFixed(1)}M`;
+}
+
+export const TOP_COLUMNS = ['sandbox', 'PID 1 (host)', 'procs', 'CPU %', 'memory / limit', 'pids / max', 'made by'];
+
+export function rowCells(r: TopRow): string[] {
+  return [
+    r.name,
+    r.initPid === null ? '–' : String(r.initPid),
+    String(r.processes),
+    r.cpuPercent === null ? '…' : r.cpuPercent.toFixed(1),
+    `${formatMiB(r.memoryBytes)} / ${r.memoryLimit === null ? 'max' : formatMiB(r.memoryLimit)}`,
+    `${r.pidsCurrent ?? '–'} / ${r.pidsMax ?? 'max'}`,
+    `${r.purpose}${r.owner && !r.owner.alive ? ' (owner gone)' : ''}`,
+  ];
+}
+
+/** `sleep(4711)(1)`: the host PID, then the PID in each namespace below. */
+export function treeLabel(l: TopTreeLine): string {
+  return `${l.prefix}${l.comm}(${l.hostPid})${l.nsPids.map((n) => `(${n})`).join('')}${l.state === 'Z' ? ' <zombie>' : ''}`;
+}
