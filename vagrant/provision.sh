@@ -19,15 +19,21 @@ PACKAGES=(ca-certificates nodejs npm g++ make python3 busybox-static iproute2 tm
 export DEBIAN_FRONTEND=noninteractive
 export HOME=/root   # npm's cache and config belong to root, whatever sudo kept of the caller's HOME
 
-step() { printf '\n== %s\n' "$*"; }
+step() { printf '\n== [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 die() { printf 'provision: error: %s\n' "$*" >&2; exit 1; }
 
 [[ $(id -u) == 0 ]] || die "run as root (Vagrant does: provisioners are privileged)"
 [[ -f $SRC/package.json && -f $SRC/package-lock.json ]] || die "no project at $SRC (is the synced folder there? try: vagrant reload)"
 
 step "Debian packages: ${PACKAGES[*]}"
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}"
+# A fresh VM may be running apt's daily timer: wait for its locks instead of failing.
+for try in 1 2 3 4 5; do
+  apt-get -o DPkg::Lock::Timeout=120 update -qq && break
+  ((try < 5)) || die "apt-get update failed 5 times (network? see the messages above)"
+  echo "apt-get update failed; trying again in 20 s"
+  sleep 20
+done
+apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${PACKAGES[@]}"
 node -e 'const [maj] = process.versions.node.split(".").map(Number); process.exit(maj >= 20 ? 0 : 1)' \
   || die "Node.js $(node --version) is too old: sandbox needs >= 20 (Debian 13 has 20.x)"
 echo "node $(node --version), npm $(npm --version), $(uname -sr), $(nproc) CPUs"
@@ -66,3 +72,4 @@ EOF
 
 step "sandbox doctor"
 sandbox doctor
+step "ready: students start with: sudo sandbox learn"

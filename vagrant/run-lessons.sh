@@ -9,7 +9,11 @@
 # A failing lesson does not stop the others; the exit code is non-zero if any failed.
 set -euo pipefail
 
-export HOME=/root   # lesson progress is saved for root, the user students run sandbox as (sudo)
+# A scratch state directory: checking the lessons leaves the students' progress (root's, as
+# they run sudo sandbox) as it was.
+XDG_STATE_HOME=$(mktemp -d /tmp/sandbox-lessons.XXXXXX)
+export XDG_STATE_HOME
+trap 'rm -rf "$XDG_STATE_HOME"' EXIT
 
 die() { printf 'run-lessons: error: %s\n' "$*" >&2; exit 1; }
 
@@ -32,7 +36,7 @@ list_lessons() {
 lessons=("$@")
 if ((${#lessons[@]} == 0)) && [[ -n ${LESSONS:-} ]]; then read -ra lessons <<<"$LESSONS"; fi
 if ((${#lessons[@]} == 0)); then
-  mapfile -t lessons < <(list_lessons) || true
+  mapfile -t lessons < <(list_lessons)
   ((${#lessons[@]})) || die "could not list the lessons (sandbox lessons --json)"
 fi
 

@@ -1,38 +1,68 @@
 #!/usr/bin/env bash
-# The inside half of the lab test: test/lab/run.sh starts it under
-# `unshare --mount --propagation private` with a fresh Debian 13 root. Here it mounts what a
-# booted machine has (/proc, /sys, /dev, /dev/pts, /run, /tmp) into that root and runs the steps
-# in it, each timed and logged: vagrant/provision.sh exactly as Vagrant runs it, then sandbox.
+# The inside half of the lab test; test/lab/run.sh starts it under
+# `unshare --mount --propagation private`. It makes a fresh lab machine: a tmpfs as its disk, the
+# pristine Debian 13 root copied onto it, the project at /vagrant; then "boots" it: mounts what a
+# running system has (/proc, /sys, /dev, /dev/pts, /run, /tmp) and makes it the root of this
+# mount namespace with pivot_root. Then it runs the steps, each timed and logged:
+# vagrant/provision.sh exactly as Vagrant runs it, then sandbox itself.
 #
-# Why a private mount namespace: every mount made here (and every mount a step makes) lives and
-# dies with it, none propagates to the host, and run.sh's `rm -rf` of the root can never reach
-# the host's /dev or /sys through a bind. The binds of /sys (the host's cgroup hierarchies) and
-# /dev are made slaves besides, so an unmount cannot travel back either.
+# Why a private mount namespace: every mount made here (the tmpfs included) and every mount a step
+# makes lives and dies with it, and none propagates to the host. The binds of /sys (the host's
+# cgroup hierarchies), /dev and /run are slaves besides: no unmount can travel back.
+# Why pivot_root and not chroot: `nsenter --mount` (lessons use it to look inside a sandbox)
+# moves to the root of the target's mount namespace; under a chroot that is the host's /, whose
+# /proc shows every host process, while in a VM it is the sandbox's own root.
 #
-# Usage (from run.sh): in-root.sh ROOT LOGDIR CACHEDIR ENVFILE
+# Usage (from run.sh): in-root.sh PRISTINE_ROOT WORKDIR LOGDIR CACHEDIR
 set -euo pipefail
 
-root=$1 logdir=$2 cache=$3 env_file=$4
+pristine=$1 work=$2 logdir=$3 cache=$4
+root=$work/root
+readlink /proc/self/ns/mnt >"$work/mntns"   # run.sh finds stray processes of this machine by it
 readonly PATH_IN=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-mapfile -t extra_env <"$env_file"   # proxy settings of the host, if any
+readonly LOGS_IN=/var/log/sandbox-lab
+mapfile -t extra_env <"$work/env"   # the host's proxy settings, if any
 
 current=
-mounted=0
+current_title=
+booted=0
 failures=0
 
 duration() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 result() { printf '%-4s  %-58s %6s\n' "$1" "$2" "$3"; }
 
-# A command in the root, as root, with a clean environment (what sudo leaves in a Vagrant VM).
+# A command as root with a clean environment (what sudo leaves in a Vagrant VM).
 in_root() {
-  chroot "$root" /usr/bin/env -i PATH="$PATH_IN" HOME=/root LANG=C.UTF-8 TERM=dumb \
-    "${extra_env[@]}" "$@"
+  /usr/bin/env -i PATH="$PATH_IN" HOME=/root LANG=C.UTF-8 TERM=dumb "${extra_env[@]}" "$@"
 }
 
-mount_api() {
-  mounted=1
-  # sandbox's own root filesystems use pivot_root, which needs the caller's / to be a mount point.
-  mount --bind "$root" "$root"
+# The machine's disk: a tmpfs (about 1.5 GB used after provisioning), so that nothing of a run
+# outlives it and dpkg's fsyncs cost nothing.
+make_root() {
+  local t=$SECONDS files
+  mkdir "$root"
+  mount -t tmpfs -o mode=0755,size=8g lab-root "$root"
+  cp -a "$pristine/." "$root/"
+  rm -f "$root/.complete"
+  # What the Vagrant box has and a bare debootstrap lacks: DNS, the vagrant user owning /vagrant
+  # (as rsync__chown does), no service starts (no init runs here), and this host's extra CA
+  # certificates, for networks that intercept TLS (a VM there would be configured likewise).
+  cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+  printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+  chmod 755 "$root/usr/sbin/policy-rc.d"
+  if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+    mkdir -p "$root/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  fi
+  chroot "$root" useradd --create-home --uid 1000 --shell /bin/bash vagrant
+  mkdir "$root/vagrant"
+  tar -C "$root/vagrant" -xf "$work/project.tar"
+  chown -R 1000:1000 "$root/vagrant"
+  files=$(find "$root/vagrant" -type f | wc -l)
+  result ok "fresh root on a tmpfs, $files project files at /vagrant" "$(duration $((SECONDS - t)))"
+}
+
+boot() {
   mount -t proc proc "$root/proc"
   mount --rbind /sys "$root/sys"
   mount --make-rslave "$root/sys"
@@ -42,8 +72,20 @@ mount_api() {
   mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/tmp"
   # Caches only: the provisioner still runs apt-get and npm ci in full.
   mount --bind "$cache/apt-archives" "$root/var/cache/apt/archives"
-  mkdir -p "$root/root/.npm"
+  mkdir -p "$root/root/.npm" "$root$LOGS_IN" "$root/.host-run"
   mount --bind "$cache/npm" "$root/root/.npm"
+  mount --bind "$logdir" "$root$LOGS_IN"
+  # The host's /run, for the sandbox steps (see share_host_run).
+  mount --rbind /run "$root/.host-run"
+  mount --make-rslave "$root/.host-run"
+
+  # The root becomes / of this namespace; the host's tree, moved to /mnt, is then detached.
+  cd "$root"
+  pivot_root . mnt
+  cd /
+  umount -l /mnt
+  logdir=$LOGS_IN
+  booted=1
 }
 
 # sandbox keeps its ledger in /run/sandbox, and the cgroups and network devices it creates are
@@ -51,17 +93,19 @@ mount_api() {
 # sandboxes and those of any other session on this host (a test suite, a developer) know about
 # each other and none sweeps the other's cgroups as orphans.
 share_host_run() {
-  mount --rbind /run "$root/run"
-  mount --make-rslave "$root/run"
+  mount --move /.host-run /run
+  rmdir /.host-run
 }
 
-kill_root_processes() {
-  local sig p r pids
+# Every process of this "machine" (this mount namespace) but this script.
+kill_lab_processes() {
+  local sig p pid ns pids
+  ns=$(readlink /proc/self/ns/mnt)
   for sig in TERM KILL; do
     pids=()
     for p in /proc/[0-9]*; do
-      r=$(readlink "$p/root" 2>/dev/null) || continue
-      [[ $r == "$root" || $r == "$root"/* ]] && pids+=("${p#/proc/}")
+      pid=${p#/proc/}
+      [[ $pid != "$$" && $(readlink "$p/ns/mnt" 2>/dev/null) == "$ns" ]] && pids+=("$pid")
     done
     ((${#pids[@]})) || return 0
     kill -"$sig" "${pids[@]}" 2>/dev/null || true
@@ -74,17 +118,15 @@ finish() {
   trap - EXIT TERM INT
   if [[ -n $current ]]; then
     # Interrupted in the middle of a step: stop it, then let sandbox remove what it had made.
+    result STOP "$current_title (interrupted)" ""
     kill -TERM "$current" 2>/dev/null || true
-    kill_root_processes
-    if [[ -x $root/usr/local/bin/sandbox ]]; then
+    kill_lab_processes
+    if ((booted)) && [[ -x /usr/local/bin/sandbox ]]; then
       in_root sandbox cleanup >"$logdir/cleanup-after-interrupt.log" 2>&1 </dev/null || true
     fi
   fi
-  kill_root_processes
-  if ((mounted)); then
-    mount --make-rprivate "$root" 2>/dev/null || true
-    umount -R "$root" 2>/dev/null || umount -R -l "$root"
-  fi
+  # The mounts go with the namespace, when its last process (this one) exits.
+  kill_lab_processes
   exit "$status"
 }
 trap finish EXIT
@@ -102,7 +144,7 @@ step() {
   else
     "$@" </dev/null >"$log" 2>&1 &
   fi
-  current=$!
+  current=$! current_title=$title
   wait "$current" || status=$?
   current=
   if ((status == 0)); then
@@ -119,7 +161,7 @@ skip() { result SKIP "$1" ""; }
 # Vagrant's shell provisioner uploads the script to /tmp/vagrant-shell and runs it as root
 # (sudo) from the vagrant user's home.
 provision() {
-  install -m 0755 "$root/vagrant/vagrant/provision.sh" "$root/tmp/vagrant-shell"
+  install -m 0755 /vagrant/vagrant/provision.sh /tmp/vagrant-shell
   in_root /bin/sh -c 'cd /home/vagrant && exec /tmp/vagrant-shell'
 }
 
@@ -137,14 +179,22 @@ sandbox_run() {
              if (bad) { print "not isolated: " bad; exit 1 } }' <<<"$out"
 }
 
-mount_api
+make_root
+boot
 if step 01-provision "provision (vagrant/provision.sh, as Vagrant runs it)" provision; then
   share_host_run
   step 02-doctor "sandbox doctor" in_root sandbox doctor || true
   step 03-run "sandbox run --pid --mount --uts: PID 1, hostname, own ps" sandbox_run || true
   step 04-learn "sandbox learn pid-namespaces --auto --plain" \
     in_root sandbox learn pid-namespaces --auto --plain || true
-  step 05-cleanup "sandbox cleanup" in_root sandbox cleanup || true
+  if [[ -n ${LAB_LESSONS:-} ]]; then
+    # LAB_LESSONS=all: the whole catalogue, as `vagrant provision --provision-with lessons`.
+    lessons=$LAB_LESSONS
+    [[ $lessons == all ]] && lessons=
+    step 05-lessons "lessons provisioner (vagrant/run-lessons.sh): ${LAB_LESSONS}" \
+      in_root LESSONS="$lessons" bash /vagrant/vagrant/run-lessons.sh || true
+  fi
+  step 06-cleanup "sandbox cleanup" in_root sandbox cleanup || true
 else
   for s in "sandbox doctor" "sandbox run" "sandbox learn pid-namespaces --auto --plain" "sandbox cleanup"; do
     skip "$s"

@@ -3,17 +3,22 @@
 # filesystem stands in for the Vagrant box, vagrant/provision.sh provisions it exactly as
 # `vagrant up` would, then `sandbox doctor`, a real `sandbox run` and
 # `sandbox learn pid-namespaces --auto --plain` run inside it. What it proves: on Debian 13's own
-# packages (Node 20, npm 9, its node-gyp) the project builds, installs and works.
+# packages (Node 20, npm 9, Debian's node-gyp) the project builds, installs and works.
 #
-# How: debootstrap (minbase) once into /var/cache/sandbox-lab, a fresh copy of that per run with
-# the project's files (git ls-files: tracked and untracked-but-not-ignored, so never node_modules,
-# build or dist; what Vagrant's rsync would copy) at /vagrant, then test/lab/in-root.sh does the
-# mounting and the steps in a private mount namespace. Downloaded .debs and npm tarballs are
-# cached too (--cold drops every cache). The kernel, cgroups (the host's, hybrid v1 here: the real
-# VM is pure v2, see test:v2 for that) and network are the host's; nothing of the host is changed
-# but /run/sandbox, which the lab's sandboxes share with any other sandbox session on this host.
+# How: debootstrap (minbase) once into /var/cache/sandbox-lab; per run, test/lab/in-root.sh
+# copies it into a tmpfs in a private mount namespace, adds the project at /vagrant (git ls-files:
+# tracked, and untracked but not ignored, so never node_modules, build or dist: what Vagrant's
+# rsync copies), "boots" it (mounts, pivot_root) and runs the steps. Everything of a run lives in
+# that namespace and disappears with it, even after kill -9. Downloaded .debs and npm tarballs are
+# cached (--cold drops every cache). Kernel, cgroups and network are the host's (hybrid cgroup v1
+# here; the VM is pure v2, which test:v2 covers). The lab's sandboxes share /run/sandbox (their
+# ledger) with other sandbox sessions on this host, so none takes the other's for leftovers.
 #
-# Usage: bash test/lab/run.sh [--cold]     LAB_VERBOSE=1 streams every step's output.
+# Usage: bash test/lab/run.sh [--cold]
+#   LAB_VERBOSE=1       stream every step's output (always kept in the logs directory)
+#   LAB_LESSONS=all     also run the lessons provisioner (vagrant/run-lessons.sh) on the catalogue
+#   LAB_LESSONS="a b"   ... on these lessons
+#   LAB_MIRROR=URL      Debian mirror for debootstrap
 set -euo pipefail
 
 readonly CACHE=/var/cache/sandbox-lab
@@ -34,14 +39,14 @@ die() { printf 'test:lab: error: %s\n' "$*" >&2; exit 1; }
 duration() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 result() { printf '%-4s  %-58s %6s\n' "$1" "$2" "$3"; }
 
-[[ $(id -u) == 0 ]] || die "run as root: it debootstraps, chroots and mounts"
+[[ $(id -u) == 0 ]] || die "run as root: it debootstraps, mounts and pivots into a root filesystem"
 REPO=$(git -C "$HERE" rev-parse --show-toplevel) || die "$HERE is not in a git work tree"
 [[ -f $REPO/vagrant/provision.sh ]] || die "no vagrant/provision.sh in $REPO"
 
-if ! command -v debootstrap >/dev/null || ! command -v unshare >/dev/null; then
+if ! command -v debootstrap >/dev/null; then
   log "installing debootstrap (one-time)"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap util-linux >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
 fi
 
 mkdir -p "$CACHE"
@@ -55,48 +60,51 @@ started=$SECONDS
 logdir=$CACHE/logs/$(date +%Y%m%d-%H%M%S)
 work=
 child=
+interrupted=0
 
-# Mount points of the API filesystems: they must be exactly the same after the run.
+# The host's API filesystem mounts (/proc, /sys with its cgroups, /dev): the same after the run.
 host_mounts() { awk '$5 ~ "^/(sys|proc|dev)(/|$)" {print $5, $9}' /proc/self/mountinfo | sort; }
 mounts_before=$(host_mounts)
 
-# shellcheck disable=SC2317 # (pids_in_root, cleanup, on_signal) run from traps
-# Processes whose root directory is the lab root (or below it): ours, and only ours.
-pids_in_root() {
-  local p r
+# shellcheck disable=SC2317 # (lab_pids, teardown, on_exit, on_signal) run from traps
+# Processes of the lab "machine": those in in-root.sh's mount namespace. Ours, and only ours.
+lab_pids() {
+  local ns p
+  [[ -n $work && -s $work/mntns ]] || return 0
+  ns=$(<"$work/mntns")
+  [[ $ns != "$(readlink /proc/self/ns/mnt)" ]] || return 0
   for p in /proc/[0-9]*; do
-    r=$(readlink "$p/root" 2>/dev/null) || continue
-    [[ $r == "$1" || $r == "$1"/* ]] && echo "${p#/proc/}"
+    if [[ $(readlink "$p/ns/mnt" 2>/dev/null) == "$ns" ]]; then echo "${p#/proc/}"; fi
   done
-  return 0
 }
 
+# Stops whatever is left of the lab; its namespace, and with it the tmpfs root and every mount,
+# goes when its last process does. Safe to call twice.
 # shellcheck disable=SC2317
-cleanup() {
-  local status=$? pids
-  trap - EXIT INT TERM
+teardown() {
+  local pids sig
   if [[ -n $child ]] && kill -0 "$child" 2>/dev/null; then
     kill -TERM "$child" 2>/dev/null || true
     wait "$child" 2>/dev/null || true
   fi
-  if [[ -n $work ]]; then
-    for sig in TERM KILL; do
-      pids=$(pids_in_root "$work/root")
-      [[ -z $pids ]] && break
-      # shellcheck disable=SC2086
-      kill -"$sig" $pids 2>/dev/null || true
-      sleep 1
-    done
-    # The mounts lived in in-root.sh's private namespace and died with it; rm -rf never crosses
-    # a mount point it can see, but check anyway: /dev or /sys bound in there must not be emptied.
-    if grep -qF " $work/" /proc/self/mountinfo; then
-      log "error: something is still mounted under $work; left in place:"
-      grep -F " $work/" /proc/self/mountinfo >&2
-      status=1
-    else
-      rm -rf --one-file-system "$work"
-    fi
-  fi
+  child=
+  for sig in TERM KILL; do
+    pids=$(lab_pids)
+    [[ -n $pids ]] || break
+    # shellcheck disable=SC2086
+    kill -"$sig" $pids 2>/dev/null || true
+    sleep 1
+  done
+  [[ -z $(lab_pids) ]] || { log "error: lab processes survived SIGKILL: $(lab_pids)"; return 1; }
+  # Left on disk: the project tarball, the env and namespace-id files, the (empty) mount point.
+  if [[ -n $work ]]; then rm -rf --one-file-system "$work"; fi
+  work=
+}
+# shellcheck disable=SC2317
+on_exit() {
+  local status=$?
+  trap - EXIT INT TERM
+  teardown || status=1
   exit "$status"
 }
 # shellcheck disable=SC2317
@@ -104,14 +112,21 @@ on_signal() {
   log "interrupted ($1): stopping and cleaning up"
   trap - INT TERM
   [[ -n $child ]] || exit "$2"
-  # in-root.sh stops its step, cleans up inside (sandbox cleanup, unmount) and exits.
+  # in-root.sh stops its step, lets sandbox clean up after it, and exits.
   kill -TERM "$child" 2>/dev/null || true
   interrupted=$2
 }
-interrupted=0
-trap cleanup EXIT
+trap on_exit EXIT
 trap 'on_signal INT 130' INT
 trap 'on_signal TERM 143' TERM
+
+# What a run killed with SIGKILL left (the lock is ours, so no other run is using them).
+for stale in /var/tmp/sandbox-lab.*; do
+  [[ -d $stale ]] || continue
+  log "removing what an earlier, killed run left: $stale"
+  work=$stale
+  teardown
+done
 
 if ((cold)); then
   log "--cold: dropping the cached root filesystem, .debs and npm cache"
@@ -140,40 +155,22 @@ else
   result ok "debootstrap --variant=minbase $SUITE (cached from now on)" "$(duration $((SECONDS - t)))"
 fi
 
-t=$SECONDS
 work=$(mktemp -d /var/tmp/sandbox-lab.XXXXXX)
-root=$work/root
-cp -a "$pristine" "$root"
-rm -f "$root/.complete"
-
-# What the Vagrant box has and a bare debootstrap lacks: the vagrant user owning /vagrant (as
-# rsync__chown does), DNS, no service starts (no init runs in a chroot), and this host's extra CA
-# certificates and proxy, for networks that intercept TLS (the VM would be configured likewise).
-cp -L /etc/resolv.conf "$root/etc/resolv.conf"
-printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
-chmod 755 "$root/usr/sbin/policy-rc.d"
-if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
-  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
-fi
-chroot "$root" useradd --create-home --uid 1000 --shell /bin/bash vagrant
-mkdir "$root/vagrant"
+# The project as Vagrant's rsync would copy it: the work tree minus what git ignores.
 (
   cd "$REPO"
   git ls-files -z --cached --others --exclude-standard \
-    | while IFS= read -r -d '' f; do [[ -e $f || -L $f ]] && printf '%s\0' "$f"; done \
+    | while IFS= read -r -d '' f; do if [[ -e $f || -L $f ]]; then printf '%s\0' "$f"; fi; done \
     | tar --null -T - -cf -
-) | tar -C "$root/vagrant" -xf -
-chown -R 1000:1000 "$root/vagrant"
-files=$(find "$root/vagrant" -type f | wc -l)
-result ok "fresh copy of the root, $files project files at /vagrant" "$(duration $((SECONDS - t)))"
-
-env_file=$work/env
+) >"$work/project.tar"
+# The host's proxy, if any, for apt and npm in the lab.
+: >"$work/env"
 for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
-  [[ -n ${!v:-} ]] && printf '%s=%s\n' "$v" "${!v}"
-done >"$env_file"
+  if [[ -n ${!v:-} ]]; then printf '%s=%s\n' "$v" "${!v}" >>"$work/env"; fi
+done
 
 unshare --mount --propagation private -- \
-  bash "$HERE/in-root.sh" "$root" "$logdir" "$CACHE" "$env_file" &
+  bash "$HERE/in-root.sh" "$pristine" "$work" "$logdir" "$CACHE" &
 child=$!
 status=0
 while :; do
@@ -182,6 +179,13 @@ while :; do
 done
 child=
 
+t=$SECONDS
+if teardown; then
+  result ok "teardown: lab processes gone, root filesystem freed" "$(duration $((SECONDS - t)))"
+else
+  result FAIL "teardown" "$(duration $((SECONDS - t)))"
+  status=1
+fi
 if [[ $(host_mounts) == "$mounts_before" ]]; then
   result ok "host's /proc, /sys (cgroups), /dev mounts unchanged" ""
 else
@@ -190,7 +194,9 @@ else
   status=1
 fi
 
-((interrupted)) && status=$interrupted
-printf '\n%s: lab test %s in %s (logs: %s)\n' "$(date +%H:%M:%S)" \
-  "$( ((status == 0)) && echo PASSED || echo FAILED)" "$(duration $((SECONDS - started)))" "$logdir"
+verdict=PASSED
+((status == 0)) || verdict=FAILED
+if ((interrupted)); then status=$interrupted verdict=INTERRUPTED; fi
+printf '\n%s: lab test %s in %s (logs: %s)\n' "$(date +%H:%M:%S)" "$verdict" \
+  "$(duration $((SECONDS - started)))" "$logdir"
 exit "$status"
