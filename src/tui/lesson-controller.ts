@@ -231,7 +231,7 @@ export class LessonController {
       const p = this.progress.predictions[this.steps[i].id];
       records[i] = { ...records[i], replayed: true, passed: this.progress.done.includes(this.steps[i].id), choice: p?.choice ?? null };
     }
-    this.set({ records, rebuild: null, notice: `Resumed at step ${start + 1}: the sandboxes of steps 1–${start} were rebuilt.` });
+    this.set({ records, rebuild: null, notice: `Resumed at step ${start + 1}: the sandboxes of ${stepRange(start)} were rebuilt.` });
     this.enterStep(start);
   }
 
@@ -614,4 +614,9 @@ export class LessonController {
       }
     }
   }
+}
+
+/** "step 1" or "steps 1–4": the steps before the one resumed at. */
+export function stepRange(upTo: number): string {
+  return upTo === 1 ? 'step 1' : `steps 1–${upTo}`;
 }

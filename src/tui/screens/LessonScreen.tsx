@@ -17,7 +17,7 @@ import { liveViewLines, titledRule } from '../components/LiveView.js';
 import { predictionLines } from '../components/Prediction.js';
 import { Spinner } from '../components/Spinner.js';
 import { TooSmall } from '../components/TooSmall.js';
-import type { LessonController, LessonState } from '../lesson-controller.js';
+import { type LessonController, type LessonState, stepRange } from '../lesson-controller.js';
 import { blank, fitLines, type Line, proseLines, seg, wrapSegs, wrapText } from '../lines.js';
 import { allocate, type BlockSpec } from './layout.js';
 
@@ -179,7 +179,7 @@ function Body({ controller: c, state: s, width, height }: { controller: LessonCo
           <Lines
             lines={[
               [seg(`Resuming at step ${r.upTo + 1} of ${c.steps.length}.`, { bold: true })],
-              ...wrapText(`Rebuilding the sandboxes of steps 1–${r.upTo}: their actions run again, without questions, so step ${r.upTo + 1} finds the kernel as you left it…`, textWidth),
+              ...wrapText(`Rebuilding the sandboxes of ${stepRange(r.upTo)}: their actions run again, without questions, so step ${r.upTo + 1} finds the kernel as you left it…`, textWidth),
               blank(),
             ]}
             width={width}
@@ -222,7 +222,7 @@ function summaryLines(c: LessonController, width: number): Line[] {
     [seg('  checks passed:     '), seg(`${sum.passed}`, { bold: true, color: sum.failed ? 'yellow' : 'green' }), seg(sum.failed ? ` (${sum.failed} failed)` : ' (all of them)')],
     [seg('  predictions right: '), seg(`${sum.predictionsRight} of ${sum.predictions}`, { bold: true })],
   ];
-  if (sum.replayed) lines.push([seg(`  steps 1–${sum.replayed} were done in an earlier session (their sandboxes were rebuilt when you resumed)`, { dim: true })]);
+  if (sum.replayed) lines.push([seg(`  ${stepRange(sum.replayed)} ${sum.replayed === 1 ? 'was' : 'were'} done in an earlier session (their sandboxes were rebuilt when you resumed)`, { dim: true })]);
   if (sum.failedSteps.length) lines.push([seg(`  steps with failed checks: ${sum.failedSteps.map((i) => i + 1).join(', ')} (you continued anyway)`, { color: 'yellow' })]);
   const takeaways = c.steps.filter((st) => st.takeaway);
   if (takeaways.length) {
