@@ -78,7 +78,7 @@ export {
   type RootTreeOptions,
 } from './rootfs.js';
 export { Workspace, liveWorkspaces, type WorkspaceOptions, type WorkspaceRemoval } from './workspace.js';
-export { publishNetns, connectSandboxes, netnsName, vethNames } from './net.js';
+export { publishNetns, connectSandboxes, netLinks, netnsName, vethNames } from './net.js';
 export { sweep, readEntries, readEntry, isAlive, RUN_DIR, LEDGER_DIR, type LedgerEntry, type SweepReport } from './ledger.js';
 export { probeHost, type HostReport, type Check } from './host.js';
 export { op, type PlanOp, type ExplainStep, type Propagation } from './plan.js';

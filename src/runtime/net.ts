@@ -17,6 +17,21 @@ import type { ExplainStep } from './plan.js';
 import type { Sandbox } from './sandbox.js';
 
 /** The name a sandbox's network namespace is published under: `sandbox-<name>`. */
+/** Interface names in the network namespace of `pid`, sorted (from /proc/PID/net/dev), or null. */
+export function netLinks(pid: number | 'self'): string[] | null {
+  try {
+    return fs
+      .readFileSync(`/proc/${pid}/net/dev`, 'utf8')
+      .split('\n')
+      .slice(2)
+      .map((l) => l.split(':')[0].trim())
+      .filter(Boolean)
+      .sort();
+  } catch {
+    return null;
+  }
+}
+
 export function netnsName(sandbox: Pick<Sandbox, 'name'>): string {
   return `${NETNS_PREFIX}${sandbox.name}`;
 }

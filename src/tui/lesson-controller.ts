@@ -9,6 +9,7 @@
  * the next step, the ids done, the predictions); resuming replays the earlier steps' actions to
  * rebuild their sandboxes; every way out closes the session, which destroys every sandbox.
  */
+import type { KeyInput } from './keys.js';
 import type { LessonSession } from '../lessons/engine.js';
 import type { CheckResult, Lesson, LessonProgress, LogEntry, Step, ViewData } from '../lessons/types.js';
 import type { KeyItem } from './components/KeyHelp.js';
@@ -64,19 +65,7 @@ export interface LessonState {
   exit: { code: number; message: string } | null;
 }
 
-/** Keys as Ink reports them (the subset used). */
-export interface KeyInput {
-  upArrow?: boolean;
-  downArrow?: boolean;
-  leftArrow?: boolean;
-  rightArrow?: boolean;
-  pageUp?: boolean;
-  pageDown?: boolean;
-  return?: boolean;
-  escape?: boolean;
-  ctrl?: boolean;
-  tab?: boolean;
-}
+export type { KeyInput } from './keys.js';
 
 const QUIT_WAIT_MS = 3000;
 /** How often a change in the count of other host processes alone may redraw the live tree. */

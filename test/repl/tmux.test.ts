@@ -10,6 +10,7 @@ import path from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { alive, sleep } from '../helpers/wait.js';
 import { isRoot, leftovers } from '../helpers/resources.js';
 
 const CLI = path.resolve(import.meta.dirname, '../../dist/cli.js');
@@ -21,16 +22,7 @@ const ROWS = 40;
 let sessions = 0;
 
 const tmux = (...a: string[]) => execFileSync('tmux', ['-L', SOCKET, ...a], { encoding: 'utf8' });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** One REPL in its own tmux session; `echo EXITED $?` shows its exit code when it ends. */
 class Terminal {

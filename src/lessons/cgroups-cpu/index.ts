@@ -28,7 +28,7 @@ import {
 } from '../../runtime/index.js';
 import { noSandbox, statusField, verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
-import type { ChartView, Lesson, View } from '../types.js';
+import type { ChartView, Check, Lesson, View } from '../types.js';
 
 const BURN = ['sh', '-c', 'while :; do :; done'];
 const TOLERANCE_PP = 5;
@@ -168,6 +168,24 @@ function usageChart(ctx: LessonContext): ChartView {
 const shareView: View = { title: 'CPU split: each sandbox\'s share of the pinned CPU', sample: shareChart };
 const usageView: View = { title: 'CPU used, in % of the pinned CPU', sample: usageChart };
 
+/** Measures a's and b's CPU time over the window: a's share must be `targetA` % (±TOLERANCE_PP), both busy. */
+function splitCheck(label: string, targetA: number): Check {
+  return {
+    label,
+    run: async (ctx) => {
+      const p = pair(ctx);
+      if (!Array.isArray(p)) return p;
+      const m = await measureCpu(p.map((s) => s.name), WINDOW_MS);
+      return verdict(
+        `CPU time used in ${(m.windowMs / 1000).toFixed(1)} s: ${m.files.join(', ')}`,
+        `a ${targetA} %, b ${100 - targetA} %`,
+        `a ${pct(m.shares[0])}, b ${pct(m.shares[1])}`,
+        Math.abs(m.shares[0] - targetA) <= TOLERANCE_PP && m.usec[0] > 0 && m.usec[1] > 0,
+      );
+    },
+  };
+}
+
 export const lesson: Lesson = {
   id: 'cgroups-cpu',
   title: 'cgroups: CPU weights, cpusets and quotas',
@@ -215,20 +233,7 @@ export const lesson: Lesson = {
             );
           },
         },
-        {
-          label: `with equal weights they split the CPU 50 %/50 % (±${TOLERANCE_PP})`,
-          run: async (ctx) => {
-            const p = pair(ctx);
-            if (!Array.isArray(p)) return p;
-            const m = await measureCpu(p.map((s) => s.name), WINDOW_MS);
-            return verdict(
-              `CPU time used in ${(m.windowMs / 1000).toFixed(1)} s: ${m.files.join(', ')}`,
-              'a 50 %, b 50 %',
-              `a ${pct(m.shares[0])}, b ${pct(m.shares[1])}`,
-              Math.abs(m.shares[0] - 50) <= TOLERANCE_PP && m.usec[0] > 0 && m.usec[1] > 0,
-            );
-          },
-        },
+        splitCheck(`with equal weights they split the CPU 50 %/50 % (±${TOLERANCE_PP})`, 50),
       ],
       hint: 'cpuset.cpus lists the CPUs a cgroup\'s processes may run on; Cpus_allowed_list in /proc/PID/status shows the result per process. Two busy groups with equal weights on one CPU get equal time.',
     },
@@ -264,20 +269,7 @@ export const lesson: Lesson = {
             return verdict(`cat ${wa.path} ${wb.path}`, `${wa.file} ${want.join(' and ')}`, `${wa.file} ${wa.value} and ${wb.value}`, wa.value === want[0] && wb.value === want[1]);
           },
         },
-        {
-          label: `b gets three times a's CPU time: 25 %/75 % (±${TOLERANCE_PP})`,
-          run: async (ctx) => {
-            const p = pair(ctx);
-            if (!Array.isArray(p)) return p;
-            const m = await measureCpu(p.map((s) => s.name), WINDOW_MS);
-            return verdict(
-              `CPU time used in ${(m.windowMs / 1000).toFixed(1)} s: ${m.files.join(', ')}`,
-              'a 25 %, b 75 %',
-              `a ${pct(m.shares[0])}, b ${pct(m.shares[1])}`,
-              Math.abs(m.shares[0] - 25) <= TOLERANCE_PP && m.usec[1] > 0,
-            );
-          },
-        },
+        splitCheck(`b gets three times a's CPU time: 25 %/75 % (±${TOLERANCE_PP})`, 25),
       ],
       hint: 'On cgroup v1 the weight is cpu.shares (default 1024; weight 25 = 256), on v2 cpu.weight (default 100). Only the ratio between the groups competing for a CPU matters.',
     },

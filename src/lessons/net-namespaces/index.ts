@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import {
   busyboxPath,
   connectSandboxes,
+  netLinks,
   nsLink,
   publishNetns,
   SandboxError,
@@ -22,21 +23,6 @@ import type { Lesson, TableView, View } from '../types.js';
 const NET = '10.200.0.0/24';
 const ADDR = { a: '10.200.0.1', b: '10.200.0.2' } as const;
 const SANDBOX = { namespaces: ['pid', 'mount', 'uts', 'net'] as const, init: true };
-
-/** Interface names in the network namespace of `pid` (/proc/PID/net/dev), or null. */
-function links(pid: number | 'self'): string[] | null {
-  try {
-    return fs
-      .readFileSync(`/proc/${pid}/net/dev`, 'utf8')
-      .split('\n')
-      .slice(2)
-      .map((l) => l.split(':')[0].trim())
-      .filter(Boolean)
-      .sort();
-  } catch {
-    return null;
-  }
-}
 
 /** Routes of the namespace of `pid` as "10.200.0.0/24 dev X" (IPv4, /proc/PID/net/route). */
 function routes(pid: number | 'self'): string[] {
@@ -170,7 +156,7 @@ export const lesson: Lesson = {
           run: (ctx) => {
             const a = ctx.get('a');
             if (!a) return noSandbox('a');
-            const ls = links(a.pid);
+            const ls = netLinks(a.pid);
             const ns = readlinkOr(`/proc/${a.pid}/ns/net`);
             return verdict(`cat /proc/${a.pid}/net/dev; readlink /proc/${a.pid}/ns/net`, `lo; not ${nsLink('self', 'net')}`, `${ls?.join(' ') ?? '(gone)'}; ${ns}`, ls?.join(' ') === 'lo' && ns !== nsLink('self', 'net'));
           },
@@ -225,7 +211,7 @@ export const lesson: Lesson = {
           run: (ctx) => {
             const s = both(ctx);
             if ('pass' in s) return s;
-            const [la, lb] = [links(s.a) ?? [], links(s.b) ?? []];
+            const [la, lb] = [netLinks(s.a) ?? [], netLinks(s.b) ?? []];
             return verdict(
               `cat /proc/${s.a}/net/dev /proc/${s.b}/net/dev`,
               `a: lo ${s.veths[0]}; b: lo ${s.veths[1]}`,
@@ -239,8 +225,8 @@ export const lesson: Lesson = {
           run: (ctx) => {
             const s = both(ctx);
             if ('pass' in s) return s;
-            const host = links('self') ?? [];
-            const moved = (links(s.a) ?? []).includes(s.veths[0]) && (links(s.b) ?? []).includes(s.veths[1]);
+            const host = netLinks('self') ?? [];
+            const moved = (netLinks(s.a) ?? []).includes(s.veths[0]) && (netLinks(s.b) ?? []).includes(s.veths[1]);
             const left = host.filter((l) => s.veths.includes(l));
             return verdict(
               'cat /proc/self/net/dev',
@@ -389,7 +375,7 @@ export const lesson: Lesson = {
         if (!a || 'pass' in s) throw new Error('sandboxes a and b from the steps before are not running');
         await ctx.destroy('a');
         ctx.log({ command: `ip netns delete sandbox-${a.name}`, syscall: `umount2("/run/netns/sandbox-${a.name}", MNT_DETACH); unlink(…)`, note: 'done as part of destroying a' });
-        await settle(() => links(s.b), (l) => !l?.includes(s.veths[1]), 3000);
+        await settle(() => netLinks(s.b), (l) => !l?.includes(s.veths[1]), 3000);
         await ctx.exec('b', ['ip', '-br', 'link']);
         await ctx.host(['ip', 'netns', 'list']);
       },
@@ -401,7 +387,7 @@ export const lesson: Lesson = {
             const b = ctx.get('b');
             const v = names(ctx);
             if (!b || !v) return noSandbox('b');
-            const lb = links(b.pid);
+            const lb = netLinks(b.pid);
             return verdict(`cat /proc/${b.pid}/net/dev`, 'lo', lb?.join(' ') ?? '(gone)');
           },
         },
@@ -412,7 +398,7 @@ export const lesson: Lesson = {
             const aName = ctx.state.get('a-name') as string | undefined;
             if (!v) return noSandbox('b');
             const published = fs.existsSync('/run/netns') ? fs.readdirSync('/run/netns').filter((n) => n === `sandbox-${aName}`) : [];
-            const host = (links('self') ?? []).filter((l) => v.includes(l));
+            const host = (netLinks('self') ?? []).filter((l) => v.includes(l));
             const aGone = !ctx.get('a');
             return verdict(
               `ls /run/netns; cat /proc/self/net/dev`,

@@ -5,6 +5,7 @@
  * after the shell exits, the same state is drawn again.
  */
 import { applyCompletion } from '../../repl/complete.js';
+import type { KeyInput } from '../keys.js';
 import type { History } from '../../repl/history.js';
 import { parseLine } from '../../repl/parse.js';
 import { PROMPT } from '../../repl/script.js';
@@ -18,24 +19,8 @@ export interface TranscriptLine {
   kind: LineKind;
 }
 
-/** The keys the controller understands (a subset of Ink's Key). */
-export interface KeyPress {
-  upArrow?: boolean;
-  downArrow?: boolean;
-  leftArrow?: boolean;
-  rightArrow?: boolean;
-  pageUp?: boolean;
-  pageDown?: boolean;
-  home?: boolean;
-  end?: boolean;
-  return?: boolean;
-  escape?: boolean;
-  ctrl?: boolean;
-  meta?: boolean;
-  tab?: boolean;
-  backspace?: boolean;
-  delete?: boolean;
-}
+/** The keys the controller understands. */
+export type KeyPress = KeyInput;
 
 export interface ControllerHost {
   terminal?: TerminalHandover;

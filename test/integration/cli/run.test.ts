@@ -8,6 +8,7 @@ import path from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
+import { alive, sleep } from '../../helpers/wait.js';
 import { isRoot, leftovers } from '../../helpers/resources.js';
 
 const CLI = path.resolve(import.meta.dirname, '../../../dist/cli.js');
@@ -19,17 +20,7 @@ function sandbox(args: string[], opts: { asUser?: boolean } = {}) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Running (a zombie has died already; it only waits for whoever inherited it to reap it). */
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 describe.skipIf(!isRoot)('sandbox run (needs root)', () => {
   it("prints 1, the hostname and only the sandbox's own processes", () => {

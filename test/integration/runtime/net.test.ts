@@ -3,15 +3,16 @@
  * recorded in the ledger before they exist, removed by destroy() and, after a killed session, by
  * sweep(). The host's own interfaces are never touched. Needs root and `ip`.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { connectSandboxes, liveSandboxes, netnsName, publishNetns, readEntry, Sandbox, sweep, vethNames } from '../../../src/runtime/index.js';
+import { connectSandboxes, liveSandboxes, netLinks, netnsName, publishNetns, readEntry, Sandbox, sweep, vethNames } from '../../../src/runtime/index.js';
 import { until } from '../../helpers/wait.js';
 import { isRoot } from '../../helpers/resources.js';
+import { killSession, startSession } from '../../helpers/session.js';
 
 const DIST = path.resolve(import.meta.dirname, '../../../dist/runtime/index.js');
 const hasIp = (() => {
@@ -23,14 +24,6 @@ const hasIp = (() => {
   }
 })();
 
-const links = (pid: number | 'self') =>
-  fs
-    .readFileSync(`/proc/${pid}/net/dev`, 'utf8')
-    .split('\n')
-    .slice(2)
-    .map((l) => l.split(':')[0].trim())
-    .filter(Boolean)
-    .sort();
 
 
 const netSandbox = () => Sandbox.create({ namespaces: ['pid', 'mount', 'net'], init: true, stdio: 'ignore' });
@@ -65,7 +58,7 @@ describe.skipIf(!isRoot || !hasIp)('network namespaces and veth pairs (needs roo
   it('joins two sandboxes with a veth pair; the host keeps none of it; one end going takes the other', async () => {
     const a = await netSandbox();
     const b = await netSandbox();
-    const hostBefore = links('self');
+    const hostBefore = netLinks('self');
     const names = vethNames('t');
     const r = connectSandboxes(a, b, names);
     expect(r.steps.map((x) => x.command)).toEqual([
@@ -74,9 +67,9 @@ describe.skipIf(!isRoot || !hasIp)('network namespaces and veth pairs (needs roo
       `ip link set ${names[1]} netns ${b.pid}`,
     ]);
     expect(readEntry(a.name)!.veths).toEqual(names);
-    expect(links(a.pid)).toEqual(['lo', names[0]].sort());
-    expect(links(b.pid)).toEqual(['lo', names[1]].sort());
-    expect(links('self')).toEqual(hostBefore);
+    expect(netLinks(a.pid)).toEqual(['lo', names[0]].sort());
+    expect(netLinks(b.pid)).toEqual(['lo', names[1]].sort());
+    expect(netLinks('self')).toEqual(hostBefore);
 
     // the pair works: addresses in a private test range, a ping across
     await a.execOutput(['sh', '-c', `ip addr add 10.200.9.1/24 dev ${names[0]} && ip link set ${names[0]} up`]);
@@ -85,8 +78,8 @@ describe.skipIf(!isRoot || !hasIp)('network namespaces and veth pairs (needs roo
     expect(ping.status.code).toBe(0);
 
     await a.destroy();
-    await until(() => links(b.pid).join(' ') === 'lo');
-    expect(links('self')).toEqual(hostBefore);
+    await until(() => (netLinks(b.pid) ?? []).join(' ') === 'lo');
+    expect(netLinks('self')).toEqual(hostBefore);
   });
 
   it('refuses sandboxes without a network namespace and names outside sbx-', async () => {
@@ -113,23 +106,17 @@ describe.skipIf(!isRoot || !hasIp)('network namespaces and veth pairs (needs roo
       console.log('ready');
       setInterval(() => {}, 1000);
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (c: Buffer) => c.toString().includes('ready') && resolve());
-      child.on('exit', (code) => reject(new Error(`child exited with ${code}`)));
-    });
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    await killSession(await startSession(script));
     await new Promise((r) => setTimeout(r, 300)); // the sandboxes die of their parent's death meanwhile
     // Any sandbox start on this host sweeps what dead sessions left, so another test running
     // meanwhile may have reclaimed it already: then it must be gone; else our sweep removes it.
-    const leftBehind = links('self').includes(names[0]) || fs.existsSync('/run/netns/sandbox-net-test-killed');
+    const leftBehind = (netLinks('self') ?? []).includes(names[0]) || fs.existsSync('/run/netns/sandbox-net-test-killed');
     const report = sweep();
     if (leftBehind) {
       expect(report.veths).toContain(names[0]);
       expect(report.netns).toContain('sandbox-net-test-killed');
     }
-    expect(links('self')).not.toContain(names[0]);
+    expect(netLinks('self')).not.toContain(names[0]);
     expect(fs.existsSync('/run/netns/sandbox-net-test-killed')).toBe(false);
     expect(readEntry('net-test-killed')).toBeNull();
   });

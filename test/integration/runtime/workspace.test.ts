@@ -2,7 +2,6 @@
  * Workspaces: named places under /run/sandbox/<name>/ with host-side mounts, recorded in the ledger,
  * removed (mounts first) by destroy() and, when their owner was killed, by sweep(). Needs root.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -10,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { liveWorkspaces, mountInfo, readEntry, sweep, Workspace } from '../../../src/runtime/index.js';
 import { isRoot } from '../../helpers/resources.js';
+import { killSession, startSession } from '../../helpers/session.js';
 
 const DIST = path.resolve(import.meta.dirname, '../../../dist/runtime/index.js');
 
@@ -84,13 +84,7 @@ describe.skipIf(!isRoot)('workspaces (needs root: host-side mounts under /run/sa
       console.log('ready');
       setInterval(() => {}, 1000);
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (c: Buffer) => c.toString().includes('ready') && resolve());
-      child.on('exit', (code) => reject(new Error(`child exited with ${code}`)));
-    });
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    await killSession(await startSession(script));
     // Any sandbox start on this host sweeps what dead sessions left, so another test running
     // meanwhile may have reclaimed it already: then it must be gone; else our sweep removes it.
     const leftBehind = readEntry('ws-test-killed') !== null;
