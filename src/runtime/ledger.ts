@@ -85,12 +85,17 @@ export function writeEntry(entry: LedgerEntry): void {
   const tmp = `${entryPath(entry.name)}.${process.pid}.tmp`;
   const text = JSON.stringify(entry, null, 2);
   try {
-    try {
-      fs.writeFileSync(tmp, text);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      fs.mkdirSync(LEDGER_DIR, { recursive: true, mode: 0o755 });
-      fs.writeFileSync(tmp, text);
+    // Another session removes the empty ledger directory when its last sandbox goes; if that
+    // happens between our mkdir and our write, make it again. Once our file is in it, the
+    // directory is not empty and stays until the rename is done.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        fs.writeFileSync(tmp, text);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 4) throw err;
+        fs.mkdirSync(LEDGER_DIR, { recursive: true, mode: 0o755 });
+      }
     }
     fs.renameSync(tmp, entryPath(entry.name));
   } catch (err) {
