@@ -68,11 +68,38 @@ function foreignEntries(): Entry[] {
   return out;
 }
 
+/** Names other test files declared as debris they leave on purpose, for a moment (see session.ts). */
+function declaredDebris(): string[] {
+  try {
+    return fs.readdirSync('/tmp/sandbox-tests-debris').filter((n) => {
+      try {
+        process.kill(Number(fs.readFileSync(`/tmp/sandbox-tests-debris/${n}`, 'utf8')), 0);
+        return true; // the declaring test is still running
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return [];
+  }
+}
+
 /** Every resource of ours on the host that no other live session owns, as readable lines (empty = clean). */
 export function leftovers(): string[] {
-  const foreign = foreignEntries();
-  const names = new Set(foreign.map((e) => e.name));
-  const lines: string[] = [];
+  // As sweep() does: resources first, the ledger after. An entry is written before its
+  // resources exist, so a resource seen first belongs to an entry that the later read finds;
+  // and one whose teardown finished meanwhile fails the existence check at the end.
+  interface Found {
+    line: string;
+    /** The sandbox (or netns/veth) name that a live foreign entry may claim. */
+    owner?: string;
+    netns?: string;
+    veth?: string;
+    /** Still there? (checked last) */
+    exists: () => boolean;
+  }
+  const found: Found[] = [];
+  const emptyParents: string[] = [];
   for (const d of cgroupParents()) {
     let children: string[];
     try {
@@ -83,41 +110,67 @@ export function leftovers(): string[] {
     } catch {
       continue; // removed meanwhile by another session's last destroy
     }
-    for (const c of children) if (!names.has(c)) lines.push(`cgroup ${d}/${c}`);
-    // (a live session removes the empty parent a moment after its last sandbox: not a leak yet)
-    if (children.length === 0 && foreign.length === 0) lines.push(`cgroup ${d} (empty parent left behind)`);
+    for (const c of children) found.push({ line: `cgroup ${d}/${c}`, owner: c, exists: () => fs.existsSync(`${d}/${c}`) });
+    if (children.length === 0) emptyParents.push(d);
   }
   let inside: string[] | null = null;
+  let ledger: string[] = [];
   try {
     inside = fs.readdirSync(RUN_DIR).filter((n) => n !== 'ledger');
+    ledger = fs.existsSync(`${RUN_DIR}/ledger`) ? fs.readdirSync(`${RUN_DIR}/ledger`) : [];
   } catch {
     /* no /run/sandbox (or removed meanwhile) */
   }
-  if (inside) {
-    for (const n of inside) if (!names.has(n)) lines.push(`directory ${RUN_DIR}/${n}`);
-    let ledger: string[] = [];
-    try {
-      ledger = fs.readdirSync(`${RUN_DIR}/ledger`);
-    } catch {
-      /* none */
-    }
-    for (const f of ledger) if (!names.has(f.replace(/\.json$/, ''))) lines.push(`ledger entry ${RUN_DIR}/ledger/${f}`);
-    if (foreign.length === 0 && inside.length === 0 && ledger.length === 0) lines.push(`directory ${RUN_DIR} (empty, left behind)`);
+  for (const n of inside ?? []) found.push({ line: `directory ${RUN_DIR}/${n}`, owner: n, exists: () => fs.existsSync(`${RUN_DIR}/${n}`) });
+  for (const f of ledger) {
+    found.push({ line: `ledger entry ${RUN_DIR}/ledger/${f}`, owner: f.replace(/\.json$/, ''), exists: () => fs.existsSync(`${RUN_DIR}/ledger/${f}`) });
   }
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const mp = line.split(' ')[4];
+  const mounted = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]);
+  for (const mp of mounted()) {
     if (!mp) continue;
     const m = /^\/run\/sandbox\/([^/]+)/.exec(mp) ?? /^\/run\/netns\/sandbox-(.+)$/.exec(mp);
-    if ((m && !names.has(m[1])) || mp === RUN_DIR) lines.push(`mount ${mp}`);
+    if (m || mp === RUN_DIR) found.push({ line: `mount ${mp}`, owner: m?.[1], exists: () => mounted().includes(mp) });
   }
-  const foreignNetns = new Set(foreign.flatMap((e) => e.netns));
-  const foreignVeths = new Set(foreign.flatMap((e) => e.veths));
   try {
-    for (const n of fs.readdirSync('/run/netns')) if (n.startsWith('sandbox-') && !foreignNetns.has(n)) lines.push(`netns ${n}`);
+    for (const n of fs.readdirSync('/run/netns')) {
+      if (n.startsWith('sandbox-')) found.push({ line: `netns ${n}`, netns: n, exists: () => fs.existsSync(`/run/netns/${n}`) });
+    }
   } catch {
     /* no /run/netns */
   }
-  for (const n of fs.readdirSync('/sys/class/net')) if (n.startsWith('sbx-') && !foreignVeths.has(n)) lines.push(`link ${n}`);
+  for (const n of fs.readdirSync('/sys/class/net')) {
+    if (n.startsWith('sbx-')) found.push({ line: `link ${n}`, veth: n, exists: () => fs.existsSync(`/sys/class/net/${n}`) });
+  }
+
+  const foreign = foreignEntries();
+  const names = new Set(foreign.map((e) => e.name));
+  // A killed session another test leaves on purpose until it checks the sweep (helpers/session.ts).
+  for (const n of declaredDebris()) names.add(n);
+  const foreignNetns = new Set(foreign.flatMap((e) => e.netns));
+  const foreignVeths = new Set(foreign.flatMap((e) => e.veths));
+  const lines = found
+    .filter((f) => !(f.owner && names.has(f.owner)) && !(f.netns && foreignNetns.has(f.netns)) && !(f.veth && foreignVeths.has(f.veth)))
+    .filter((f) => f.exists())
+    .map((f) => f.line);
+  // An empty parent directory is removed a moment after the last sandbox goes (two rmdirs): it is
+  // left behind only if it is still there, still empty, a little later.
+  const stillEmpty = (d: string) => {
+    try {
+      return fs.readdirSync(d).length === 0;
+    } catch {
+      return false;
+    }
+  };
+  const empties = [...(foreign.length === 0 ? emptyParents : [])];
+  if (inside && foreign.length === 0 && inside.length === 0 && ledger.length === 0) empties.push(RUN_DIR);
+  if (empties.length) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    for (const d of empties) {
+      if (d === RUN_DIR ? fs.existsSync(RUN_DIR) && fs.readdirSync(RUN_DIR).every((n) => n === 'ledger' && stillEmpty(`${RUN_DIR}/ledger`)) : stillEmpty(d)) {
+        lines.push(d === RUN_DIR ? `directory ${RUN_DIR} (empty, left behind)` : `cgroup ${d} (empty parent left behind)`);
+      }
+    }
+  }
   return [...new Set(lines)];
 }
 

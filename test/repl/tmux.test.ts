@@ -114,7 +114,7 @@ describe.skipIf(!isRoot || !hasTmux)('sandbox repl in a terminal (tmux; needs ro
       await sleep(300);
       t.keys('C-c');
       t.type('echo "after ctrl-c: $$"');
-      s = await t.waitFor(/^after ctrl-c: 1$/m);
+      s = await t.waitFor(/after ctrl-c: 1$/m);
       expect(s).not.toMatch(/^not-interrupted$/m);
 
       t.type('exit');

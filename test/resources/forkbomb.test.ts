@@ -24,6 +24,7 @@ import {
   sweep,
 } from '../../src/runtime/index.js';
 import { isRoot } from '../helpers/resources.js';
+import { clearDebris, declareDebris } from '../helpers/session.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DIST = path.resolve(import.meta.dirname, '../../dist/runtime/index.js');
@@ -144,6 +145,7 @@ describe.skipIf(!isRoot)('fork bomb guard (needs root)', () => {
     });
     try {
       await until(() => cgroups().usage(name).pidsCurrent === 16, 'the bomb to fill its cgroup');
+      declareDebris(name);
       owner.kill('SIGKILL');
       await until(() => inCgroup(name).length === 0, 'every bomb process to die with its owner', 5000);
     } finally {
@@ -151,6 +153,7 @@ describe.skipIf(!isRoot)('fork bomb guard (needs root)', () => {
       // The dead owner's cgroup and ledger entry are what `sandbox cleanup` removes.
       await until(() => owner.exitCode !== null || owner.signalCode !== null, 'the owner to exit', 5000);
       sweep();
+      clearDebris(name);
     }
     expect(cgroups().exists(name)).toBe(false);
     expect(execFileSync('sh', ['-c', `grep -l "/sandbox/${name}$" /proc/[0-9]*/cgroup 2>/dev/null | wc -l`], { encoding: 'utf8' }).trim()).toBe('0');
