@@ -86,11 +86,9 @@ describe.skipIf(!isRoot)('workspaces (needs root: host-side mounts under /run/sa
     `;
     declareDebris('ws-test-killed');
     await killSession(await startSession(script));
-    // Any sandbox start on this host sweeps what dead sessions left, so another test running
-    // meanwhile may have reclaimed it already: then it must be gone; else our sweep removes it.
-    const report = sweep();
-    // Whichever sweep reclaimed the session (this one, or another start's), it took all of it.
-    if (report.entries.includes('ws-test-killed')) expect(report.mounts.filter((m) => m.startsWith('/run/sandbox/ws-test-killed'))).toHaveLength(3);
+    // This sweep, or another session's start sweeping at the same time (they may share the
+    // work), removes it: what counts is that afterwards nothing of it is left.
+    sweep();
     expect(mountsUnder('/run/sandbox/ws-test-killed')).toEqual([]);
     expect(fs.existsSync('/run/sandbox/ws-test-killed')).toBe(false);
     expect(readEntry('ws-test-killed')).toBeNull();
