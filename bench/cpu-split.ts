@@ -8,11 +8,13 @@
  * Why a share of the sum and one pinned CPU: on a machine where other work runs, that work takes
  * some of the pinned CPU too, but the weights govern how the two sandboxes divide whatever their
  * parent group gets there; load on the other CPUs cannot reach them at all. The pinned CPU is
- * the quietest one at the start. Prints one JSON object on stdout. Needs root.
+ * the quietest one at the start that no other session's CPU lesson or benchmark holds (a CPU
+ * claim, src/runtime/cpuclaim.ts; while all are held it waits up to a minute, then shares one and
+ * says so in `cpu_claim`). Prints one JSON object on stdout. Needs root.
  */
 import os from 'node:os';
 
-import { cgroups, measureCpu, onlineCpus, quietestCpu, Sandbox } from '../src/runtime/index.js';
+import { cgroups, claimQuietestCpu, describeHolders, measureCpu, Sandbox } from '../src/runtime/index.js';
 
 const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? 5);
 const TARGET = [25, 75] as const;
@@ -23,10 +25,20 @@ async function main(): Promise<void> {
     process.stderr.write('bench:cpu-split needs root (it creates cgroups): run it with sudo\n');
     process.exit(1);
   }
-  const cpu = await quietestCpu(onlineCpus());
+  let told = -Infinity;
+  const claimed = await claimQuietestCpu({
+    purpose: 'bench cpu-split',
+    onWait: (holders, waited) => {
+      if (waited - told < 10_000) return;
+      told = waited;
+      process.stderr.write(`every CPU is held by another CPU lesson or benchmark (${describeHolders(holders)}): waiting, ${Math.round(waited / 1000)} s so far…\n`);
+    },
+  });
+  const cpu = claimed.cpu;
   const made: Sandbox[] = [];
   const cleanup = async () => {
     for (const s of made) await s.destroy().catch(() => s.destroySync());
+    claimed.claim?.release();
   };
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => void cleanup().then(() => process.exit(130)));
@@ -59,6 +71,7 @@ async function main(): Promise<void> {
       window_s: Number((m.windowMs / 1000).toFixed(2)),
       error_pp: error,
       pinned_cpu: cpu,
+      cpu_claim: claimed.claim ? 'its own' : `shared with ${describeHolders(claimed.sharedWith)}`,
       // What each got of the pinned CPU's wall time: the rest went to other work on that CPU.
       percent_of_cpu: m.percentOfCpu.map((x) => Number(x.toFixed(1))),
       written,

@@ -5,7 +5,8 @@
  *   unshare   `unshare --fork --pid --mount --uts --ipc --mount-proc /bin/true`, a whole process
  *   bwrap     `bwrap --unshare-pid --unshare-uts --unshare-ipc --bind / / --proc /proc /bin/true`
  *             (bwrap always makes a mount namespace), a whole process, when installed
- * and, for reference, `sandbox_with_cgroup` (the same plus a cgroup, as `sandbox run` does) and
+ * and, for reference, `sandbox_privileged` (no capability drop, no seccomp filter: what the
+ * default's security costs), `sandbox_with_cgroup` (the same plus a cgroup, as `sandbox run` does) and
  * `sandbox_default_rootfs` (plus the default root filesystem and pivot_root).
  * Prints one JSON object on stdout. Needs root.
  */
@@ -32,7 +33,7 @@ function which(cmd: string): string | null {
   return null;
 }
 
-async function timeSandbox(opts: { cgroup: boolean; rootfs: 'none' | 'host' }): Promise<number> {
+async function timeSandbox(opts: { cgroup: boolean; rootfs: 'none' | 'host'; privileged?: boolean }): Promise<number> {
   const t0 = performance.now();
   const s = await Sandbox.create({
     namespaces: ['pid', 'mount', 'uts', 'ipc'],
@@ -41,6 +42,7 @@ async function timeSandbox(opts: { cgroup: boolean; rootfs: 'none' | 'host' }): 
     command: ['/bin/true'],
     stdio: 'ignore',
     purpose: 'bench',
+    security: { privileged: opts.privileged ?? false },
   });
   const st = await s.wait();
   await s.destroy();
@@ -74,6 +76,8 @@ async function main(): Promise<void> {
     ['sandbox', () => timeSandbox({ cgroup: false, rootfs: 'none' })],
     ['unshare', () => timeProcess(unshare)],
     ...(bwrap ? ([['bwrap', () => timeProcess(bwrap)]] as [string, () => number][]) : []),
+    // The default drops capabilities and installs a seccomp filter; this one does neither.
+    ['sandbox_privileged', () => timeSandbox({ cgroup: false, rootfs: 'none', privileged: true })],
   ];
   const reference: [string, () => Promise<number>][] = [
     ['sandbox_with_cgroup', () => timeSandbox({ cgroup: true, rootfs: 'none' })],

@@ -12,7 +12,7 @@
 //   parent: release() -> writes "g" to the sync pipe, then reads the CLOEXEC error pipe
 //   child: joins its cgroups (writes "0" to cgroup.procs files the parent opened)
 //   child: setns (exec mode) / setresuid / unshare(CLONE_NEWCGROUP) / hostname / mount plan /
-//          pivot_root / no_new_privs / stdio, then either
+//          pivot_root / no_new_privs / stdio / seccomp filter / capability drop, then either
 //            - execve(payload) itself: the payload is the sandbox's PID 1 (like unshare --fork), or
 //            - execveat(sandbox-init), which forks and execs the payload and stays as a PID 1 that
 //              reaps and forwards signals (like docker run --init; always so when joining a
@@ -30,7 +30,10 @@
 // the child already released.
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/sched.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -92,6 +95,9 @@ struct Plan {
   std::vector<Op> ops;
   std::string cwd;
   bool noNewPrivs = true;
+  bool dropCaps = false;     // false: keep every capability the caller has (--privileged)
+  uint64_t capMask = 0;      // the capabilities to keep (bit = CAP_* number)
+  struct sock_fprog seccomp = {0, nullptr};  // len 0: no filter
   int initFd = -1;
   std::string initPath;
   bool useInit = false;
@@ -193,6 +199,50 @@ static const char *op_step(int kind) {
   return "op";
 }
 
+// The payload's privileges, set last, just before execve, because the setup before needed them
+// (mount, pivot_root, sethostname). The filter goes first, while CAP_SYS_ADMIN is still held:
+// without no_new_privs, installing a filter needs it. The calls after it (prctl, capset, execve)
+// are not in the filter.
+//
+// On execve, a process with uid 0 gets as permitted set (inheritable | bounding): the kernel
+// treats every file as if it had all file capabilities. So the bounding set is what limits root
+// after exec: drop from it every capability not kept, clear the ambient set, and leave the
+// inheritable set empty (as Docker does since CVE-2022-24769). sandbox-init, exec'd the same way,
+// passes the same bounding set on to the payload it forks.
+static void apply_security(const Plan *p) {
+  if (p->seccomp.len > 0 && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &p->seccomp) != 0) {
+    sbx_report(3, errno, -1, "seccomp", "SECCOMP_SET_MODE_FILTER");
+    _exit(125);
+  }
+  if (!p->dropCaps) return;
+  for (int cap = 0; cap < 64; cap++) {
+    int in = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+    if (in < 0) break;  // EINVAL: past the kernel's last capability
+    if (in == 1 && !(p->capMask & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+      sbx_report(3, errno, -1, "prctl", "PR_CAPBSET_DROP");
+      _exit(125);
+    }
+  }
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);  // EINVAL before 4.3: nothing to clear
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  if (syscall(SYS_capget, &hdr, data) != 0) {
+    sbx_report(3, errno, -1, "capget", "");
+    _exit(125);
+  }
+  for (int i = 0; i < 2; i++) {
+    uint32_t keep = (uint32_t)(p->capMask >> (32 * i));
+    data[i].permitted &= keep;
+    data[i].effective = data[i].permitted;
+    data[i].inheritable = 0;
+  }
+  if (syscall(SYS_capset, &hdr, data) != 0) {
+    sbx_report(3, errno, -1, "capset", "");
+    _exit(125);
+  }
+}
+
 [[noreturn]] static void child_main(const Plan *p) {
   // Runs with every signal blocked (the parent blocked them around clone3 so that none of
   // Node's handlers can run in this copy). Reset the dispositions: ignored signals survive
@@ -261,6 +311,7 @@ static const char *op_step(int kind) {
   if (syscall(SYS_close_range, 6U, ~0U, 0U) != 0) {
     for (int fd = 6; fd < 4096; fd++) close(fd);
   }
+  apply_security(p);
 
   if (p->useInit) {
     syscall(SYS_execveat, 5, "", p->initArgv.data(), p->envp.data(), AT_EMPTY_PATH);
@@ -353,6 +404,35 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   const bool vfork = GetBool(o, "vfork", false);
   p.foreground = GetBool(o, "foreground", false);
   p.useInit = GetBool(o, "init", false);
+  // security: { capMaskLo, capMaskHi } | absent (keep every capability); filter: absent or
+  // { defaults, deny: [names], lift: [capability names] }
+  Napi::Value secV = o.Get("security");
+  if (secV.IsObject()) {
+    Napi::Object sec = secV.As<Napi::Object>();
+    Napi::Value lo = sec.Get("capMaskLo"), hi = sec.Get("capMaskHi");
+    if (lo.IsNumber() && hi.IsNumber()) {
+      p.dropCaps = true;
+      p.capMask = (uint64_t)lo.As<Napi::Number>().Uint32Value() | ((uint64_t)hi.As<Napi::Number>().Uint32Value() << 32);
+    }
+    Napi::Value fv = sec.Get("filter");
+    if (fv.IsObject()) {
+      Napi::Object f = fv.As<Napi::Object>();
+      std::string error;
+      const std::vector<sock_filter> *prog =
+          SeccompProgram(GetBool(f, "defaults", false), GetStrings(f, "deny"), GetStrings(f, "lift"), &error);
+      if (!prog) {
+        Napi::Error e = Napi::Error::New(env, error);
+        e.Set("code", Napi::String::New(env, "E_SECCOMP"));
+        e.Set("syscall", Napi::String::New(env, "seccomp"));
+        e.ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      // The cached program lives as long as the process: the child (even a vfork child sharing
+      // this memory) only reads it.
+      p.seccomp.len = (unsigned short)prog->size();
+      p.seccomp.filter = const_cast<sock_filter *>(prog->data());
+    }
+  }
 
   Napi::Value opsV = o.Get("ops");
   if (opsV.IsArray()) {
@@ -676,9 +756,32 @@ Napi::Value PidfdSignal(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+// seccompFilter({ defaults, deny, lift }) -> the number of BPF instructions of that filter,
+// building and caching it now (so that an unknown syscall name is reported before anything
+// exists, and the first spawn costs nothing extra).
+Napi::Value SeccompFilter(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    Napi::TypeError::New(env, "seccompFilter(filter)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object f = info[0].As<Napi::Object>();
+  std::string error;
+  const std::vector<sock_filter> *prog =
+      SeccompProgram(GetBool(f, "defaults", false), GetStrings(f, "deny"), GetStrings(f, "lift"), &error);
+  if (!prog) {
+    Napi::Error e = Napi::Error::New(env, error);
+    e.Set("code", Napi::String::New(env, "E_SECCOMP"));
+    e.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, (double)prog->size());
+}
+
 }  // namespace
 
 void InitSpawn(Napi::Env env, Napi::Object exports) {
+  exports.Set("seccompFilter", Napi::Function::New(env, SeccompFilter));
   exports.Set("spawn", Napi::Function::New(env, Spawn));
   exports.Set("release", Napi::Function::New(env, Release));
   exports.Set("waitAsync", Napi::Function::New(env, WaitAsync));

@@ -7,6 +7,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 
+import { echo } from './runtime/errors.js';
+
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
 /** Exit codes: a bad command line is 2; `run` uses 125 for its own failures (as docker and podman do). */
@@ -20,7 +22,8 @@ const program = new Command('sandbox')
   .option('--plain', 'line-by-line output, no full-screen UI (automatic when stdout is not a terminal)')
   .enablePositionalOptions()
   .showHelpAfterError('(add --help for usage)')
-  .configureOutput({ outputError: (str, write) => write(str) })
+  // What the user typed comes back quoted ('--bogus'): at most 80 characters of it, control characters shown.
+  .configureOutput({ outputError: (str, write) => write(str.replace(/'([^'\n]*)'/g, (_, typed: string) => `'${echo(typed)}'`)) })
   .exitOverride();
 
 program.addHelpText(
@@ -31,6 +34,11 @@ Start here:
   sudo sandbox doctor                 what this host supports
 Most commands need root (sudo): namespaces, mounts and cgroups are privileged.`,
 );
+
+/** A repeatable option's values, in order. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
 
 const run = program
   .command('run')
@@ -50,12 +58,17 @@ const run = program
   .option('--hostname <name>', 'hostname inside (needs --uts; default: the sandbox name)')
   .option('--rootfs <dir>', 'root filesystem: host (default), busybox, none, or a directory')
   .option('--name <name>', 'sandbox name (cgroup and directory names); default run-XXXX')
+  .option('--cwd <dir>', 'working directory inside (default: / with a new root or --user, else the current one)')
   .option('--cpu-weight <n>', 'relative CPU share, 1-10000 (default 100; v1: cpu.shares = n*1024/100)')
   .option('--cpu-quota <pct>', 'hard CPU cap in percent of one CPU (e.g. 30)')
   .option('--cpus <list>', 'CPUs it may run on (cpuset), e.g. 0 or 0-1')
   .option('--memory <size>', 'memory limit, e.g. 64M')
   .option('--pids <n>', 'maximum number of processes')
   .option('--init', 'run sandbox-init as PID 1 (reaps orphans, forwards signals) with COMMAND as its child')
+  .option('--cap-add <cap>', "give the payload a capability beyond Docker's default set, e.g. NET_ADMIN (repeatable, or comma-separated; ALL)", collect, [])
+  .option('--cap-drop <cap>', 'take a capability away from the default set, e.g. NET_RAW (repeatable, or comma-separated; ALL)', collect, [])
+  .option('--seccomp <mode>', 'default (EPERM for mount, pivot_root, open_by_handle_at, module loading…) or unconfined (no filter)')
+  .option('--privileged', "every capability and no seccomp filter (the payload can write the host's files, disks and network)")
   .option('--explain', 'print every step as the equivalent command and system call, and what it created')
   .option('-q, --quiet', 'do not print the summary line')
   .argument('<command...>', 'the command and its arguments (put -- before it)')
@@ -70,7 +83,13 @@ run.addHelpText(
 Examples:
   sudo sandbox run --pid --mount --uts --hostname box -- sh -c 'echo $$; hostname; ps -e'
   sudo sandbox run --pids 20 --memory 64M --explain -- sh
-  sudo sandbox run --rootfs busybox -- sh`,
+  sudo sandbox run --rootfs busybox -- sh
+  sudo sandbox run --net --cap-add NET_ADMIN -- ip link set lo up
+
+Security: by default root inside keeps only Docker's default capabilities (CapEff 00000000a80425fb:
+no SYS_ADMIN, NET_ADMIN, SYS_MODULE, DAC_READ_SEARCH…) and a seccomp filter refuses mount,
+pivot_root, open_by_handle_at, module loading, kexec, bpf and block devices. --cap-add, --seccomp
+unconfined and --privileged ask for more, and say so on stderr.`,
 );
 
 program

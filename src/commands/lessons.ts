@@ -3,7 +3,7 @@ import { COURSE } from '../lessons/manifest.js';
 import { readAllProgress, statusOf } from '../lessons/progress.js';
 
 export function lessonsCommand(opts: { json?: boolean }): number {
-  const progress = readAllProgress();
+  const progress = readAllProgress((m) => process.stderr.write(`${m}\n`));
   const rows = COURSE.map((e) => {
     const p = progress[e.id] ?? null;
     return {

@@ -14,13 +14,13 @@ export async function replCommand(opts: { plain?: boolean }): Promise<number> {
     return 1;
   }
   const { ReplSession } = await import('../repl/session.js');
-  const { History, loadHistory, saveHistory } = await import('../repl/history.js');
+  const { openHistory } = await import('../repl/history.js');
   const session = new ReplSession({ purpose: 'repl' });
   const stdinTTY = tty.isatty(0);
   const screen = !opts.plain && stdinTTY && tty.isatty(1);
   if (screen) {
     const { runReplScreen } = await import('../tui/repl/run.js');
-    return runReplScreen({ session, history: new History(loadHistory(), saveHistory) });
+    return runReplScreen({ session, history: openHistory() });
   }
   return runPlain(session, stdinTTY);
 }

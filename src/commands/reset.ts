@@ -8,7 +8,7 @@ export function resetCommand(id: string | undefined): number {
     process.stderr.write(`${formatError(unknownLessonError(id))}\n`);
     return 2;
   }
-  const forgotten = resetProgress(id);
+  const forgotten = resetProgress(id, (m) => process.stderr.write(`${m}\n`));
   process.stdout.write(
     forgotten.length
       ? `Forgot your progress in: ${forgotten.join(', ')}.\n`

@@ -1,5 +1,6 @@
 /** `sandbox run`: one command in a new sandbox; prints what was created; exits with the command's code. */
 import os from 'node:os';
+import path from 'node:path';
 
 import {
   catchesSignal,
@@ -10,12 +11,17 @@ import {
   type Namespace,
   NAMESPACES,
   NS_FILE,
+  parseCapabilityList,
   parseRootfs,
   type RootfsSpec,
   Sandbox,
+  type SecurityOptions,
+  securityNote,
   SandboxError,
+  usageError,
   validateLimits,
 } from '../runtime/index.js';
+import { echo } from '../runtime/errors.js';
 import { formatDestroy, formatExplain } from './format.js';
 
 export interface RunOptions {
@@ -29,14 +35,39 @@ export interface RunOptions {
   hostname?: string;
   rootfs?: string;
   name?: string;
+  cwd?: string;
   cpuWeight?: string;
   cpuQuota?: string;
   cpus?: string;
   memory?: string;
   pids?: string;
   init?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  seccomp?: string;
+  privileged?: boolean;
   explain?: boolean;
   quiet?: boolean;
+}
+
+/** --cap-add, --cap-drop, --seccomp, --privileged as the runtime's SecurityOptions; throws usage errors. */
+export function parseSecurityFlags(opts: Pick<RunOptions, 'capAdd' | 'capDrop' | 'seccomp' | 'privileged'>): SecurityOptions {
+  const security: SecurityOptions = {};
+  if (opts.privileged) security.privileged = true;
+  const add = (opts.capAdd ?? []).flatMap((v) => parseCapabilityList(v));
+  const drop = (opts.capDrop ?? []).flatMap((v) => parseCapabilityList(v));
+  if (add.length) security.capAdd = [...new Set(add)];
+  if (drop.length) security.capDrop = [...new Set(drop)];
+  if (opts.seccomp !== undefined) {
+    if (opts.seccomp !== 'default' && opts.seccomp !== 'unconfined') {
+      throw usageError(
+        `--seccomp ${JSON.stringify(opts.seccomp.slice(0, 80))}: not a seccomp mode`,
+        'use --seccomp default (the filter; the default) or --seccomp unconfined (no filter)',
+      );
+    }
+    security.seccomp = opts.seccomp;
+  }
+  return security;
 }
 
 export const DEFAULT_RUN_NAMESPACES: Namespace[] = ['pid', 'mount', 'uts', 'ipc', 'cgroup'];
@@ -49,8 +80,23 @@ function fail(err: unknown): number {
   if (err instanceof SandboxError) {
     if (err.step === 'execve') return err.code === 'ENOENT' ? 127 : 126;
     if (USAGE_CODES.has(err.code)) return 2;
+    // --cwd names a directory the sandbox's root does not have: the user's input, not our failure.
+    if (err.step === 'chdir' && ['ENOENT', 'ENOTDIR', 'EACCES', 'ENAMETOOLONG', 'ELOOP'].includes(err.code)) return 2;
   }
   return 125;
+}
+
+/**
+ * --cwd: an absolute path written the plain way (no "//", "." or ".." parts, no trailing "/",
+ * no control characters), as the sandbox's child passes it to chdir(); whether it exists and is
+ * reachable inside is the kernel's answer (EACCES/ENOENT come back with a hint).
+ */
+function checkCwd(dir: string): void {
+  const hint = 'give a directory as seen inside the sandbox, e.g. --cwd / or --cwd /tmp';
+  if (!dir.startsWith('/')) throw usageError(`--cwd ${echo(dir)}: not an absolute path`, hint);
+  if (dir.length > 4095 || /[\x00-\x1f\x7f]/.test(dir) || path.posix.normalize(dir) !== dir || (dir.length > 1 && dir.endsWith('/'))) {
+    throw usageError(`--cwd ${echo(dir)}: not a plain absolute path`, `${hint} (no "//", "." or ".." parts, no control characters)`);
+  }
 }
 
 export async function runCommand(command: string[], opts: RunOptions): Promise<number> {
@@ -58,7 +104,9 @@ export async function runCommand(command: string[], opts: RunOptions): Promise<n
   if (namespaces.length === 0) namespaces = DEFAULT_RUN_NAMESPACES;
   let limits: Limits;
   let rootfs: RootfsSpec | undefined;
+  let security: SecurityOptions;
   try {
+    security = parseSecurityFlags(opts);
     limits = validateLimits({
       cpuWeight: opts.cpuWeight,
       cpuQuota: opts.cpuQuota,
@@ -67,11 +115,15 @@ export async function runCommand(command: string[], opts: RunOptions): Promise<n
       pids: opts.pids,
     });
     rootfs = opts.rootfs === undefined ? undefined : parseRootfs(opts.rootfs);
+    if (opts.cwd !== undefined) checkCwd(opts.cwd);
   } catch (err) {
     return fail(err);
   }
 
   const summary = !opts.quiet && (opts.explain || process.stderr.isTTY);
+  // Asking for more than the default is said out loud, even with --quiet.
+  const note = securityNote(security, namespaces.includes('user'));
+  if (note) process.stderr.write(`${note}\n`);
   let sandbox: Sandbox;
   try {
     sandbox = await Sandbox.create({
@@ -83,6 +135,8 @@ export async function runCommand(command: string[], opts: RunOptions): Promise<n
       limits,
       command,
       init: opts.init,
+      cwd: opts.cwd,
+      security,
       stdio: 'inherit',
       beforeStart: (s) => {
         if (opts.explain) process.stderr.write(`How sandbox ${s.name} is made:\n${formatExplain(s.explain)}\n\n`);

@@ -19,7 +19,7 @@ async function printSnapshot(out: NodeJS.WritableStream): Promise<number> {
       kind: 'table',
       columns: TOP_COLUMNS,
       rows: snap.rows.map(rowCells),
-      caption: `${snap.rows.length} sandbox${snap.rows.length === 1 ? '' : 'es'} on this host (cgroup ${snap.layout}); CPU % of one CPU over the last 0.5 s`,
+      caption: `${snap.rows.length} sandbox${snap.rows.length === 1 ? '' : 'es'} on this host (cgroup ${snap.layout}, in ${snap.where}); CPU % of one CPU over the last 0.5 s`,
     },
     width,
   );

@@ -18,6 +18,8 @@ import {
   Sandbox,
   SandboxError,
   type SandboxOptions,
+  securityFlags,
+  securityNote,
   snapshot,
   Workspace,
   type WorkspaceOptions,
@@ -37,6 +39,7 @@ export function runEquivalent(options: SandboxOptions): string {
   if (l.memory !== undefined) parts.push(`--memory ${formatBytes(l.memory)}`);
   if (l.pids !== undefined) parts.push(`--pids ${l.pids}`);
   if (options.init) parts.push('--init');
+  parts.push(...securityFlags(options.security));
   if (options.command?.length) parts.push('--', ...options.command.map(shellQuote));
   else if (options.init) parts.push('  # no command: sandbox-init alone holds the namespaces');
   return parts.join(' ');
@@ -113,6 +116,9 @@ export class LessonContext {
       syscall: clone?.syscall,
       output: clone?.result,
     });
+    // A sandbox that gets more than Docker's defaults says so on screen.
+    const extra = securityNote(options.security, options.namespaces?.includes('user'));
+    if (extra) this.log({ note: extra.replace(/^note: /, '') });
     return sandbox;
   }
 
@@ -181,6 +187,7 @@ export class LessonContext {
       command: `nsenter --target ${s.pid} --all${chroot ? ' --root --wd' : ''} -- ${command.map(shellQuote).join(' ')}`,
       syscall: `setns(pidfd of ${s.pid}, ${s.namespaces.map((n) => NS_FLAG[n].slice(2)).join('|')});${chroot ? ' chroot(its root);' : ''} fork(); execve("${command[0]}", …)`,
       output: (r.stdout + r.stderr).trimEnd() || undefined,
+      note: options.security ? securityNote(options.security, s.namespaces.includes('user'))?.replace(/^note: /, 'this command only: ') : undefined,
     });
     return r;
   }
@@ -253,6 +260,22 @@ export class LessonContext {
     if (!s || s.isDestroyed) return;
     const r = await s.destroy();
     this.log({ note: `sandbox ${r.name} destroyed: ${r.processesKilled} process(es) killed, cgroup and directories removed` });
+  }
+
+  /** Where progress() goes: set by the screen (the line printer prints it at once). */
+  onProgress: ((note: string) => void) | null = null;
+
+  /**
+   * A note while an action is still running (a wait for another session, say): the log is shown
+   * only once the action has returned, so a long wait would otherwise look like a hang.
+   */
+  progress(note: string): void {
+    this.onProgress?.(note);
+  }
+
+  /** True once close() has begun: a long action stops waiting. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** Runs at close, before the sandboxes are destroyed (e.g. to remove a mount a step made). */

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { busyboxPath, cgroups, PACKAGE_ROOT, SandboxError } from '../runtime/index.js';
+import { busyboxPath, cgroups, echo, PACKAGE_ROOT, requireFilesystem, SandboxError } from '../runtime/index.js';
 import { LessonContext } from './context.js';
 import { COURSE, type CourseEntry } from './manifest.js';
 import type { CheckResult, Lesson, LogEntry, Requirement } from './types.js';
@@ -43,7 +43,7 @@ export function findEntry(id: string): CourseEntry | undefined {
 export function unknownLessonError(id: string): SandboxError {
   const near = suggestLessons(id);
   const lines = COURSE.map((e) => `  ${e.id.padEnd(24)} ${e.title}`).join('\n');
-  return new SandboxError(`there is no lesson "${id}"${near.length ? `; did you mean ${near.map((n) => `"${n}"`).join(' or ')}?` : ''}`, {
+  return new SandboxError(`there is no lesson "${echo(id)}"${near.length ? `; did you mean ${near.map((n) => `"${n}"`).join(' or ')}?` : ''}`, {
     code: 'E_NO_LESSON',
     hint: `the lessons are:\n${lines}\nrun one with: sandbox learn ${near[0] ?? COURSE[0].id}`,
   });
@@ -121,9 +121,8 @@ export function missingRequirements(lesson: Lesson): string[] {
           ? null
           : 'it needs user namespaces: sysctl -w user.max_user_namespaces=15000';
       case 'overlay':
-        return /\toverlay$/m.test(fs.readFileSync('/proc/filesystems', 'utf8')) || fs.existsSync('/sys/module/overlay')
-          ? null
-          : 'it needs overlayfs: sudo modprobe overlay';
+        // Loads the module if it is on disk, as the lesson's first mount would (fresh Debian 13 VMs).
+        return requireFilesystem('overlay');
     }
   };
   for (const r of [{ kind: 'root' } as Requirement, ...(lesson.requires ?? [])]) {

@@ -49,6 +49,12 @@ export const COURSE: CourseEntry[] = [
     load: () => import('./user-namespaces/index.js'),
   },
   {
+    id: 'capabilities-and-seccomp',
+    title: 'Capabilities and seccomp',
+    summary: 'root inside is not root outside only if capabilities and seccomp make it so: shocker, a remount, a seccomp filter, no_new_privs',
+    load: () => import('./capabilities-and-seccomp/index.js'),
+  },
+  {
     id: 'cgroups-cpu',
     title: 'cgroups: CPU weights, cpusets and quotas',
     summary: 'two sandboxes on one core: equal weights, 25 %/75 %, idle cycles lent, a hard quota that lends nothing',

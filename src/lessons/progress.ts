@@ -1,68 +1,37 @@
 /**
  * Per-user progress, in the XDG state directory: $XDG_STATE_HOME/sandbox or ~/.local/state/sandbox.
- * Lessons run as root through sudo, but progress belongs to the person: under sudo it goes to the
- * invoking user's home and their files stay theirs (chown to SUDO_UID/SUDO_GID). Every write is
- * atomic (write a temporary file, rename), so progress is never half-written or lost.
+ * Lessons run as root through sudo, but progress belongs to the person: it is read and written as
+ * the invoking user, never through a link (runtime/userfiles.ts), atomically (a temporary file
+ * renamed into place), so it is never half-written, lost, or a way to write root's files.
+ *
+ * The file is the learner's to edit or break, so what is read is validated field by field
+ * (bounded numbers, known shapes). A file that is not valid is kept aside as
+ * `progress.json.bad-<timestamp>` and the lessons it spoiled start afresh, with one line saying so.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
-import type { LessonProgress, LessonStatus } from './types.js';
+import { E_TOO_BIG, quarantineUserFile, readUserFile, stateLocation, writeUserFile } from '../runtime/userfiles.js';
+import { formatError, SandboxError } from '../runtime/errors.js';
+import type { Lesson, LessonProgress, LessonStatus } from './types.js';
 
-interface Owner {
-  home: string;
-  uid: number | null;
-  gid: number | null;
-}
-
-function invokingUser(): Owner {
-  const sudoUser = process.env.SUDO_USER;
-  const uid = process.env.SUDO_UID;
-  const gid = process.env.SUDO_GID;
-  if (process.getuid?.() === 0 && sudoUser && sudoUser !== 'root' && uid && gid) {
-    try {
-      for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
-        const f = line.split(':');
-        if (f[0] === sudoUser && f[5]) return { home: f[5], uid: Number(uid), gid: Number(gid) };
-      }
-    } catch {
-      /* fall back to root's home */
-    }
-  }
-  return { home: os.homedir(), uid: null, gid: null };
-}
+export const PROGRESS_FILE = 'progress.json';
+/** Far above any real progress file (a few KiB); a bigger one is not read. */
+export const PROGRESS_MAX_BYTES = 1 << 20;
+const MAX_LESSONS = 500;
+const MAX_STEP = 999;
+const MAX_IDS = 1000;
+const MAX_CHOICE = 99;
+const STEP_ID_RE = /^[a-z0-9][a-z0-9-]{0,99}$/;
+const CONTROL_RE = /[\x00-\x1f\x7f-\x9f]/;
 
 /** $XDG_STATE_HOME/sandbox (absolute values only, as the spec says), else ~/.local/state/sandbox. */
 export function stateDir(): string {
-  const owner = invokingUser();
-  const xdg = process.env.XDG_STATE_HOME;
-  const base = xdg && path.isAbsolute(xdg) ? xdg : path.join(owner.home, '.local', 'state');
-  return path.join(base, 'sandbox');
+  return stateLocation().dir;
 }
 
-/** Creates the state directory (and its missing parents) owned by the invoking user. */
-export function ensureStateDir(): string {
-  const dir = stateDir();
-  const owner = invokingUser();
-  const missing: string[] = [];
-  for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) missing.unshift(d);
-  for (const d of missing) {
-    fs.mkdirSync(d, { mode: 0o755 });
-    if (owner.uid !== null) fs.chownSync(d, owner.uid, owner.gid!);
-  }
-  return dir;
-}
-
-/** Writes a file in the state directory atomically, owned by the invoking user. */
+/** Writes a file in the state directory atomically, as the invoking user, never through a link. */
 export function writeStateFile(name: string, text: string): void {
-  const dir = ensureStateDir();
-  const file = path.join(dir, name);
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text, { mode: 0o644 });
-  const owner = invokingUser();
-  if (owner.uid !== null) fs.chownSync(tmp, owner.uid, owner.gid!);
-  fs.renameSync(tmp, file);
+  writeUserFile(stateLocation(), name, text);
 }
 
 interface ProgressFile {
@@ -70,35 +39,178 @@ interface ProgressFile {
   lessons: Record<string, LessonProgress>;
 }
 
-function progressPath(): string {
-  return path.join(stateDir(), 'progress.json');
+export interface ParsedProgress {
+  /** The valid lessons (a null-prototype record: no id can reach Object.prototype). */
+  lessons: Record<string, LessonProgress>;
+  /** What was wrong, for the learner (empty when the file is fine). */
+  problems: string[];
+  /** The whole file was unusable (not JSON, wrong shape, too big). */
+  whole: boolean;
+  /** Lessons dropped because their entry was not valid. */
+  dropped: string[];
 }
 
-export function readAllProgress(): Record<string, LessonProgress> {
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isIndex = (v: unknown, max: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+const shortId = (id: string) => JSON.stringify(id.length > 40 ? `${id.slice(0, 39)}…` : id);
+
+/** One lesson's entry, checked field by field; a problem (one phrase) or the clean copy. */
+function parseEntry(v: unknown): LessonProgress | string {
+  if (!isObject(v)) return 'not an object';
+  if (!isIndex(v.step, MAX_STEP)) return `step ${typeof v.step === 'number' ? v.step : JSON.stringify(v.step)?.slice(0, 20)} is out of range`;
+  if (!Array.isArray(v.done) || v.done.length > MAX_IDS || !v.done.every((d) => typeof d === 'string' && STEP_ID_RE.test(d))) {
+    return '"done" is not a list of step ids';
+  }
+  if (typeof v.completed !== 'boolean') return '"completed" is not true or false';
+  if (!isObject(v.predictions)) return '"predictions" is not an object';
+  const entries = Object.entries(v.predictions);
+  if (entries.length > MAX_IDS) return 'too many predictions';
+  const predictions: LessonProgress['predictions'] = {};
+  for (const [k, p] of entries) {
+    if (!STEP_ID_RE.test(k) || !isObject(p) || !isIndex(p.choice, MAX_CHOICE) || typeof p.correct !== 'boolean') {
+      return `prediction ${shortId(k)} is not valid`;
+    }
+    predictions[k] = { choice: p.choice, correct: p.correct };
+  }
+  if (typeof v.updated !== 'string' || v.updated.length > 64) return '"updated" is not a date';
+  return { step: v.step, done: [...new Set(v.done as string[])], completed: v.completed, predictions, updated: v.updated };
+}
+
+/** Validates a progress file's text. Never throws. */
+export function parseProgress(text: string): ParsedProgress {
+  const lessons = Object.create(null) as Record<string, LessonProgress>;
+  const whole = (problem: string): ParsedProgress => ({ lessons: Object.create(null), problems: [problem], whole: true, dropped: [] });
+  let data: unknown;
   try {
-    const data = JSON.parse(fs.readFileSync(progressPath(), 'utf8')) as ProgressFile;
-    return data.version === 1 && data.lessons ? data.lessons : {};
+    data = JSON.parse(text);
   } catch {
-    return {};
+    return whole('it is not valid JSON');
+  }
+  if (!isObject(data) || data.version !== 1 || !isObject(data.lessons)) return whole('it is not a progress file of version 1');
+  const ids = Object.keys(data.lessons);
+  if (ids.length > MAX_LESSONS) return whole(`it lists ${ids.length} lessons`);
+  const problems: string[] = [];
+  const dropped: string[] = [];
+  for (const id of ids) {
+    const entry = id.length > 0 && id.length <= 200 && !CONTROL_RE.test(id) ? parseEntry(data.lessons[id]) : 'its name is not a lesson id';
+    if (typeof entry === 'string') {
+      problems.push(`${shortId(id)}: ${entry}`);
+      dropped.push(id);
+    } else {
+      lessons[id] = entry;
+    }
+  }
+  return { lessons, problems, whole: false, dropped };
+}
+
+/** What a lesson's entry must also agree with: its own steps and choices. */
+export function lessonProblem(p: LessonProgress, lesson: Pick<Lesson, 'steps'>): string | null {
+  const steps = lesson.steps;
+  if (p.step >= steps.length) return `step ${p.step + 1} of a ${steps.length}-step lesson`;
+  const ids = new Set(steps.map((s) => s.id));
+  const unknown = p.done.find((d) => !ids.has(d));
+  if (unknown !== undefined) return `unknown step ${shortId(unknown)}`;
+  for (const [k, c] of Object.entries(p.predictions)) {
+    const step = steps.find((s) => s.id === k);
+    if (!step?.prediction || c.choice >= step.prediction.choices.length) return `prediction ${shortId(k)} is not one of the choices`;
+  }
+  return null;
+}
+
+interface Loaded {
+  lessons: Record<string, LessonProgress>;
+  notice: string | null;
+}
+
+function serialise(lessons: Record<string, LessonProgress>): string {
+  return `${JSON.stringify({ version: 1, lessons } satisfies ProgressFile, null, 2)}\n`;
+}
+
+/**
+ * Keeps the bad file aside, writes what was valid (unless nothing was), and says so in one line.
+ * Failing to do either is said too, but never stops the learner.
+ */
+function repair(lessons: Record<string, LessonProgress>, problems: string[], scope: string): string {
+  const loc = stateLocation();
+  const file = path.join(loc.dir, PROGRESS_FILE);
+  const reasons = problems.slice(0, 3).join('; ') + (problems.length > 3 ? `; and ${problems.length - 3} more` : '');
+  let kept: string;
+  try {
+    const backup = quarantineUserFile(loc, PROGRESS_FILE);
+    kept = backup ? `it is kept as ${backup}` : 'it is gone';
+    if (Object.keys(lessons).length) writeUserFile(loc, PROGRESS_FILE, serialise(lessons));
+  } catch (err) {
+    kept = `it could not be set aside (${err instanceof SandboxError ? err.message : String(err)})`;
+  }
+  return `Your saved progress in ${file} was not valid (${reasons}); ${kept}; ${scope} starts afresh.`;
+}
+
+/** Reads and validates the progress file; throws (SandboxError) only when it must not be used. */
+function load(): Loaded {
+  let text: string | null;
+  try {
+    text = readUserFile(stateLocation(), PROGRESS_FILE, PROGRESS_MAX_BYTES);
+  } catch (err) {
+    if (err instanceof SandboxError && err.code === E_TOO_BIG) {
+      return { lessons: Object.create(null), notice: repair(Object.create(null), [`it is larger than ${PROGRESS_MAX_BYTES} bytes`], 'every lesson') };
+    }
+    throw err;
+  }
+  if (text === null) return { lessons: Object.create(null), notice: null };
+  const parsed = parseProgress(text);
+  if (!parsed.problems.length) return { lessons: parsed.lessons, notice: null };
+  const scope = parsed.whole ? 'every lesson' : parsed.dropped.map(shortId).join(', ');
+  return { lessons: parsed.lessons, notice: repair(parsed.lessons, parsed.problems, scope) };
+}
+
+/**
+ * Every lesson's progress, for listings (`lessons`, the home screen). Never throws: a file that
+ * cannot be used is reported through `notice` and reads as no progress.
+ */
+export function readAllProgress(notice: (message: string) => void = () => undefined): Record<string, LessonProgress> {
+  try {
+    const l = load();
+    if (l.notice) notice(l.notice);
+    return l.lessons;
+  } catch (err) {
+    notice(`${formatError(err).replace(/^error: /, 'warning: your progress is not shown: ')}`);
+    return Object.create(null);
   }
 }
 
 export function readProgress(id: string): LessonProgress | null {
-  return readAllProgress()[id] ?? null;
+  return load().lessons[id] ?? null;
+}
+
+/**
+ * The read boundary of a lesson run: lesson `lesson`'s progress, checked against its steps, or
+ * null; `notice` says what was not valid and kept aside. Throws when the file must not be used
+ * (a link, not the user's): the caller refuses to start and shows the message.
+ */
+export function loadLessonProgress(lesson: Pick<Lesson, 'id' | 'steps'>): { progress: LessonProgress | null; notice: string | null } {
+  const l = load();
+  const p = l.lessons[lesson.id] ?? null;
+  const problem = p && lessonProblem(p, lesson);
+  if (!problem) return { progress: p, notice: l.notice };
+  delete l.lessons[lesson.id];
+  const notice = repair(l.lessons, [`${shortId(lesson.id)}: ${problem}`], shortId(lesson.id));
+  return { progress: null, notice: l.notice ? `${l.notice}\n${notice}` : notice };
 }
 
 export function saveProgress(id: string, progress: LessonProgress): void {
-  const all = readAllProgress();
+  const all = load().lessons;
   all[id] = { ...progress, updated: new Date().toISOString() };
-  writeStateFile('progress.json', `${JSON.stringify({ version: 1, lessons: all } satisfies ProgressFile, null, 2)}\n`);
+  writeUserFile(stateLocation(), PROGRESS_FILE, serialise(all));
 }
 
 /** Forgets one lesson's progress, or all of it. Returns the ids forgotten. */
-export function resetProgress(id?: string): string[] {
-  const all = readAllProgress();
+export function resetProgress(id?: string, notice: (message: string) => void = () => undefined): string[] {
+  const loaded = load();
+  if (loaded.notice) notice(loaded.notice);
+  const all = loaded.lessons;
   const ids = id ? (all[id] ? [id] : []) : Object.keys(all);
   for (const i of ids) delete all[i];
-  if (ids.length) writeStateFile('progress.json', `${JSON.stringify({ version: 1, lessons: all } satisfies ProgressFile, null, 2)}\n`);
+  if (ids.length) writeUserFile(stateLocation(), PROGRESS_FILE, serialise(all));
   return ids;
 }
 

@@ -56,6 +56,10 @@ export const SETTING_HELP: Record<SettingName, string> = {
 
 export const ROOTFS_VALUES = ['host', 'busybox', 'none'] as const;
 
+/** `create`'s security flags (as `sandbox run`'s); --cap-add and --cap-drop may repeat. */
+export const SECURITY_FLAGS = ['--cap-add', '--cap-drop', '--seccomp', '--privileged'] as const;
+export const SECCOMP_VALUES = ['default', 'unconfined'] as const;
+
 const LIMIT_FLAGS = SETTINGS.map((s) => `--${s}`);
 
 export const COMMANDS: Record<CommandName, CommandSpec> = {
@@ -63,7 +67,8 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     name: 'create',
     usage:
       'create NAME [--pid --mount --uts --ipc --net --user --cgroup] [--rootfs host|busybox|none|DIR] [--hostname H] ' +
-      '[--cpu-weight N] [--cpu-quota PCT] [--cpus LIST] [--memory SIZE] [--pids N] [KEY=VALUE...]',
+      '[--cpu-weight N] [--cpu-quota PCT] [--cpus LIST] [--memory SIZE] [--pids N] ' +
+      '[--cap-add CAP] [--cap-drop CAP] [--seccomp default|unconfined] [--privileged] [KEY=VALUE...]',
     summary: 'record a sandbox configuration (nothing runs yet)',
     help: [
       'Records a configuration, like `vzctl create`: no process, namespace or cgroup exists until `start`.',
@@ -73,10 +78,13 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
       '--hostname needs --uts and defaults to NAME.',
       'Limits can be flags (--pids 50) or settings (pids=50): cpu-weight, cpu-quota, cpus, memory, pids.',
       'NAME: 1-32 lowercase letters, digits, "-", "_" or ".", starting with a letter or digit.',
+      "Root inside keeps Docker's default capabilities and a seccomp filter (no mount, no module loading…);",
+      '--cap-add CAP (repeatable, or NET_ADMIN,SYS_TIME), --cap-drop CAP, --seccomp unconfined and --privileged',
+      '(every capability, no filter: it can write the host) ask for more. inspect shows what the kernel applied.',
       'Example: create web --pid --mount --uts --hostname web pids=50 memory=64M',
     ],
     args: ['new-name'],
-    flags: [...NAMESPACE_FLAGS, '--rootfs', '--hostname', ...LIMIT_FLAGS],
+    flags: [...NAMESPACE_FLAGS, '--rootfs', '--hostname', ...LIMIT_FLAGS, ...SECURITY_FLAGS],
   },
   start: {
     name: 'start',

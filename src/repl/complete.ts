@@ -5,7 +5,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { type CommandName, COMMAND_NAMES, COMMANDS, isCommandName, NAMESPACE_FLAGS, ROOTFS_VALUES, SETTINGS } from './commands.js';
+import { CAPABILITIES } from '../runtime/security.js';
+import {
+  type CommandName,
+  COMMAND_NAMES,
+  COMMANDS,
+  isCommandName,
+  NAMESPACE_FLAGS,
+  ROOTFS_VALUES,
+  SECCOMP_VALUES,
+  SECURITY_FLAGS,
+  SETTINGS,
+} from './commands.js';
 import { tokenize } from './tokenize.js';
 
 export interface NameSets {
@@ -29,7 +40,9 @@ export interface Completed {
   shown: string[];
 }
 
-const VALUE_FLAGS = new Set(['--rootfs', '--hostname', ...SETTINGS.map((s) => `--${s}`)]);
+const VALUE_FLAGS = new Set(['--rootfs', '--hostname', ...SETTINGS.map((s) => `--${s}`), '--cap-add', '--cap-drop', '--seccomp']);
+/** Flags that may be given more than once. */
+const REPEATABLE = new Set(['--cap-add', '--cap-drop']);
 
 /** Which names make sense after this command: stop/exec/ps need a running sandbox, start a stopped one. */
 function namesFor(command: CommandName, names: NameSets): string[] {
@@ -74,9 +87,13 @@ function wordsAt(before: string, index: number, words: string[], names: NameSets
         const typed = before.slice(before.lastIndexOf(' ') + 1);
         return typed.startsWith('/') || typed.startsWith('.') ? directories(typed) : [...ROOTFS_VALUES];
       }
+      if (prev === '--seccomp') return [...SECCOMP_VALUES];
+      if (prev === '--cap-add' || prev === '--cap-drop') return [...CAPABILITIES];
       if (VALUE_FLAGS.has(prev)) return [];
       const used = new Set(words.slice(2).map((w) => (w.startsWith('--') ? w.split('=')[0] : `--${w.split('=')[0]}`)));
-      const flags = [...NAMESPACE_FLAGS, '--rootfs', '--hostname', ...SETTINGS.map((s) => `--${s}`)].filter((f) => !used.has(f));
+      const flags = [...NAMESPACE_FLAGS, '--rootfs', '--hostname', ...SETTINGS.map((s) => `--${s}`), ...SECURITY_FLAGS].filter(
+        (f) => REPEATABLE.has(f) || !used.has(f),
+      );
       const settings = SETTINGS.filter((s) => !used.has(`--${s}`)).map((s) => `${s}=`);
       return [...flags, ...settings];
     }

@@ -1,34 +1,77 @@
 /**
  * The REPL's command history: kept across runs in the state directory (`repl_history`, the last
- * 500 lines, owned by the invoking user under sudo, written atomically), and walked with Up/Down
- * like a shell's: the line being typed is kept while you look back, and comes back at the bottom.
+ * 500 lines), read and written as the invoking user and never through a link
+ * (runtime/userfiles.ts), atomically; and walked with Up/Down like a shell's: the line being
+ * typed is kept while you look back, and comes back at the bottom.
+ *
+ * What is read back is the learner's file: lines with control characters (terminal escapes) or
+ * longer than HISTORY_LINE_MAX are dropped, a file above HISTORY_MAX_BYTES is kept aside as
+ * `repl_history.bad-<timestamp>`. A history file that must not be used (a link, not the user's)
+ * is neither read nor written; the REPL says why, once, and works without it.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 
-import { stateDir, writeStateFile } from '../lessons/progress.js';
+import { SandboxError } from '../runtime/errors.js';
+import { E_TOO_BIG, quarantineUserFile, readUserFile, stateLocation, writeUserFile } from '../runtime/userfiles.js';
 
 export const HISTORY_FILE = 'repl_history';
 export const HISTORY_MAX = 500;
+export const HISTORY_LINE_MAX = 4096;
+export const HISTORY_MAX_BYTES = 1 << 20;
+const CONTROL_RE = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/;
 
 export function historyPath(): string {
-  return path.join(stateDir(), HISTORY_FILE);
+  return path.join(stateLocation().dir, HISTORY_FILE);
 }
 
+/** The lines worth keeping from a history file's text. */
+export function historyLines(text: string): string[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '' && l.length <= HISTORY_LINE_MAX && !CONTROL_RE.test(l))
+    .slice(-HISTORY_MAX);
+}
+
+/**
+ * Reads the history; throws (SandboxError, naming the file) when it must not be used. A file too
+ * big to be a history is kept aside and reads as empty.
+ */
 export function loadHistory(): string[] {
+  const loc = stateLocation();
   try {
-    return fs
-      .readFileSync(historyPath(), 'utf8')
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .slice(-HISTORY_MAX);
-  } catch {
+    return historyLines(readUserFile(loc, HISTORY_FILE, HISTORY_MAX_BYTES) ?? '');
+  } catch (err) {
+    if (!(err instanceof SandboxError && err.code === E_TOO_BIG)) throw err;
+    quarantineUserFile(loc, HISTORY_FILE);
     return [];
   }
 }
 
 export function saveHistory(lines: string[]): void {
-  writeStateFile(HISTORY_FILE, `${lines.slice(-HISTORY_MAX).join('\n')}\n`);
+  writeUserFile(stateLocation(), HISTORY_FILE, `${lines.slice(-HISTORY_MAX).filter((l) => l.length <= HISTORY_LINE_MAX).join('\n')}\n`);
+}
+
+function problemText(err: unknown): string {
+  const e = err as SandboxError;
+  return `history is not kept: ${e?.message ?? String(err)}${e?.hint ? `\nhint: ${e.hint}` : ''}`;
+}
+
+/**
+ * The REPL's history as the REPL uses it: loaded from the state directory and saved after each
+ * line. When the file must not be used, the history lives in memory only and `onProblem`
+ * (the REPL's transcript) hears why, once.
+ */
+export function openHistory(): History {
+  let initial: string[] = [];
+  let problem: string | null = null;
+  try {
+    initial = loadHistory();
+  } catch (err) {
+    problem = problemText(err);
+  }
+  const history = new History(initial, problem ? () => undefined : saveHistory);
+  if (problem) history.report(problem);
+  return history;
 }
 
 export class History {
@@ -36,6 +79,9 @@ export class History {
   /** lines.length = not looking back. */
   private pos: number;
   private draft = '';
+  private problem: string | null = null;
+  private problemReported = false;
+  private problemListener: ((text: string) => void) | null = null;
 
   constructor(
     initial: string[] = [],
@@ -60,8 +106,29 @@ export class History {
     this.pos = this.lines.length;
     try {
       this.persist(this.lines);
-    } catch {
-      /* history is a convenience: a read-only home must not break the REPL */
+    } catch (err) {
+      // History is a convenience: a read-only home must not break the REPL; say why once.
+      this.report(problemText(err));
+    }
+  }
+
+  /** Says (once) why the history is not kept; held until a listener is there. */
+  report(text: string): void {
+    if (this.problemReported || this.problem) return;
+    this.problem = text;
+    this.flush();
+  }
+
+  /** Where a problem with the history file is told (the REPL's transcript). */
+  onProblem(fn: (text: string) => void): void {
+    this.problemListener = fn;
+    this.flush();
+  }
+
+  private flush(): void {
+    if (this.problem && this.problemListener && !this.problemReported) {
+      this.problemReported = true;
+      this.problemListener(this.problem);
     }
   }
 

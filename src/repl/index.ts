@@ -29,7 +29,7 @@ export {
   type LineError,
 } from './parse.js';
 export { complete, applyCompletion, type Completion, type Completed, type NameSets } from './complete.js';
-export { History, loadHistory, saveHistory, historyPath, HISTORY_FILE, HISTORY_MAX } from './history.js';
+export { History, loadHistory, saveHistory, openHistory, historyPath, HISTORY_FILE, HISTORY_MAX } from './history.js';
 export {
   ReplSession,
   type ReplOutput,

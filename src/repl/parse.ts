@@ -4,11 +4,12 @@
  * limits against what the kernel would silently do with them, hostnames, root filesystems), so a
  * malformed line never reaches the session and never changes anything.
  */
-import { NAME_RE } from '../runtime/cgroup/index.js';
+import { NAME_RE, nameProblem } from '../runtime/cgroup/index.js';
 import { type LimitInput, type Limits, onlineCpus, validateLimits } from '../runtime/cgroup/limits.js';
-import { SandboxError } from '../runtime/errors.js';
+import { echo, SandboxError } from '../runtime/errors.js';
 import { NAMESPACES, type Namespace } from '../runtime/linux.js';
 import { parseRootfs, type RootfsSpec } from '../runtime/rootfs.js';
+import { type Capability, parseCapabilityList, type SecurityOptions } from '../runtime/security.js';
 import {
   type CommandName,
   COMMAND_NAMES,
@@ -16,6 +17,7 @@ import {
   didYouMean,
   isCommandName,
   NAMESPACE_FLAGS,
+  SECURITY_FLAGS,
   type SettingName,
   SETTINGS,
 } from './commands.js';
@@ -33,6 +35,8 @@ export interface SandboxConfig {
   /** As given; undefined: the sandbox's name (with a UTS namespace). */
   hostname?: string;
   limits: Limits;
+  /** undefined: the default (Docker's capabilities, the default seccomp filter). */
+  security?: SecurityOptions;
 }
 
 export type ReplCommand =
@@ -106,6 +110,8 @@ function checkName(command: CommandName, t: Token | undefined): string {
       'use 1-32 lowercase letters, digits, "-", "_" or ".", starting with a letter or digit',
     );
   }
+  const problem = nameProblem(t.value);
+  if (problem) fail(command, `${command}: ${problem.message}`, problem.hint);
   return t.value;
 }
 
@@ -184,7 +190,8 @@ class LimitCollector {
         if (!(err instanceof SandboxError)) throw err;
         let message = err.message;
         // The runtime names the flag (--memory 1k); say it the way it was typed.
-        if (form === 'word' && message.startsWith(`--${name} ${value}`)) message = `${name}=${value}${message.slice(`--${name} ${value}`.length)}`;
+        const flagged = `--${name} ${echo(value)}`;
+        if (form === 'word' && message.startsWith(flagged)) message = `${name}=${echo(value)}${message.slice(flagged.length)}`;
         fail(this.command, `${this.command}: ${message}`, err.hint);
       }
     }
@@ -202,6 +209,9 @@ function parseCreate(tokens: Token[], ctx: ParseContext): ReplCommand {
   const limits = new LimitCollector('create');
   let rootfsText: string | undefined;
   let hostname: string | undefined;
+  const security: SecurityOptions = {};
+  const capAdd: Capability[] = [];
+  const capDrop: Capability[] = [];
   for (let i = 2; i < tokens.length; ) {
     const t = tokens[i];
     const used = limits.take(tokens, i);
@@ -222,6 +232,40 @@ function parseCreate(tokens: Token[], ctx: ParseContext): ReplCommand {
       i++;
       continue;
     }
+    if (flag === '--privileged') {
+      if (eq >= 0) fail('create', 'create: --privileged takes no value');
+      if (security.privileged) fail('create', 'create: --privileged is given twice');
+      security.privileged = true;
+      i++;
+      continue;
+    }
+    if (flag === '--cap-add' || flag === '--cap-drop' || flag === '--seccomp') {
+      let value: string;
+      if (eq >= 0) {
+        value = t.value.slice(eq + 1);
+        i++;
+      } else {
+        const next = tokens[i + 1];
+        if (!next || isFlag(next)) {
+          fail('create', `create: ${flag} needs a value`, flag === '--seccomp' ? 'default or unconfined' : 'a capability, e.g. NET_ADMIN (see capabilities(7))');
+        }
+        value = next.value;
+        i += 2;
+      }
+      if (flag === '--seccomp') {
+        if (security.seccomp !== undefined) fail('create', 'create: --seccomp is given twice');
+        if (value !== 'default' && value !== 'unconfined') fail('create', `create: --seccomp ${showWord(value)}: not a seccomp mode`, 'default or unconfined');
+        security.seccomp = value;
+        continue;
+      }
+      try {
+        (flag === '--cap-add' ? capAdd : capDrop).push(...parseCapabilityList(value));
+      } catch (err) {
+        if (!(err instanceof SandboxError)) throw err;
+        fail('create', `create: ${flag}: ${err.message}`, err.hint);
+      }
+      continue;
+    }
     if (flag === '--rootfs' || flag === '--hostname') {
       let value: string;
       if (eq >= 0) {
@@ -238,7 +282,7 @@ function parseCreate(tokens: Token[], ctx: ParseContext): ReplCommand {
       else hostname = value;
       continue;
     }
-    const all = [...NAMESPACE_FLAGS, '--rootfs', '--hostname', ...SETTINGS.map((s) => `--${s}`)];
+    const all = [...NAMESPACE_FLAGS, '--rootfs', '--hostname', ...SETTINGS.map((s) => `--${s}`), ...SECURITY_FLAGS];
     const guess = didYouMean(flag, all);
     fail('create', `create: unknown flag ${showWord(flag)}${guess ? ` (did you mean ${guess}?)` : ''}`);
   }
@@ -260,7 +304,11 @@ function parseCreate(tokens: Token[], ctx: ParseContext): ReplCommand {
       fail('create', 'create: a root filesystem needs a mount namespace', 'add --mount (pivot_root only works inside a mount namespace), or --rootfs none');
     }
   }
-  return { kind: 'create', config: { name, namespaces: ns, rootfs, hostname, limits: limits.validate(ctx.cpus) } };
+  if (capAdd.length) security.capAdd = [...new Set(capAdd)];
+  if (capDrop.length) security.capDrop = [...new Set(capDrop)];
+  const config: SandboxConfig = { name, namespaces: ns, rootfs, hostname, limits: limits.validate(ctx.cpus) };
+  if (Object.keys(security).length) config.security = security;
+  return { kind: 'create', config };
 }
 
 function parseExec(tokens: Token[]): ReplCommand {

@@ -14,9 +14,12 @@ import { formatDestroy, formatExplain } from '../commands/format.js';
 import type { TreeView } from '../lessons/types.js';
 import { sampleTree } from '../lessons/views.js';
 import {
+  CAPABILITIES,
   cgroups,
+  decodeCaps,
   descendants,
   describeRootfs,
+  describeSecurity,
   type DestroyReport,
   type ExitStatus,
   formatBytes,
@@ -30,6 +33,8 @@ import {
   Sandbox,
   SandboxError,
   type SandboxProcess,
+  securityFlags,
+  securityNote,
   snapshot,
   wrapSystemError,
 } from '../runtime/index.js';
@@ -359,6 +364,8 @@ export class ReplSession {
     this.entries.set(name, { config, sandbox: null, ran: false, settling: null });
     this.changed();
     ctx.print(`created ${name} (nothing runs yet; start ${name} makes it): ${this.describeConfig(config)}`);
+    const note = securityNote(config.security, config.namespaces.includes('user'));
+    if (note) ctx.print(note);
     return { ok: true };
   }
 
@@ -367,6 +374,8 @@ export class ReplSession {
     if (c.namespaces.includes('uts')) parts.push(`hostname ${c.hostname ?? c.name}`);
     parts.push(`root ${this.rootfsWord(c)}`);
     parts.push(`limits ${formatLimits(c.limits, formatBytes) || 'none'}`);
+    const flags = securityFlags(c.security);
+    if (flags.length) parts.push(flags.join(' '));
     return parts.join('; ');
   }
 
@@ -383,6 +392,7 @@ export class ReplSession {
       hostname: c.hostname,
       rootfs: c.rootfs,
       limits: c.limits,
+      security: c.security,
     };
   }
 
@@ -696,7 +706,11 @@ export class ReplSession {
     lines.push(`root:      ${describeRootfs(rootfs)}${usesRoot ? ` (mounted on ${RUN_DIR}/${c.name}/root inside its mount namespace)` : ''}`);
     lines.push(`hostname:  ${c.namespaces.includes('uts') ? (c.hostname ?? c.name) : "(no UTS namespace: the host's)"}`);
     lines.push(`limits:    ${formatLimits(c.limits, formatBytes) || 'none'}`);
+    const sec = describeSecurity(c.security);
+    lines.push(`security:  ${securityFlags(c.security).join(' ') || "the default (Docker's capabilities, the default seccomp filter)"}`);
     if (!sb) {
+      lines.push(`  capabilities start will keep: ${sec.capMaskHex} = ${sec.caps.join(' ') || 'none'}`);
+      lines.push(`  seccomp: ${sec.seccomp}`);
       lines.push(`namespaces (made by start): ${c.namespaces.join(' ')}`);
       lines.push('cgroup directories (made by start):');
       for (const d of cg.dirs(c.name)) lines.push(`  ${d}`);
@@ -714,6 +728,7 @@ export class ReplSession {
     for (const n of sb.namespaces) {
       lines.push(`  ${NS_FILE[n].padEnd(7)}${NS_FILE[n]}:[${sb.nsInodes[n] ?? '?'}]   (host ${NS_FILE[n]}:[${host[n] ?? '?'}])`);
     }
+    lines.push(...securityLines(sb.pid));
     const written = new Map(cg.planLimits(c.name, c.limits).map((w) => [w.path, w]));
     lines.push(`cgroup: ${cg.describe(c.name)}`);
     for (const dir of cg.dirs(c.name)) {
@@ -768,4 +783,31 @@ export class ReplSession {
     const running = sandboxes.filter((s) => s.state === 'running').map((s) => s.name);
     return { taken: now, sandboxes, tree: withTree && running.length ? sampleTree(null, {}, running) : null };
   }
+}
+
+/**
+ * What the kernel applied to a process, from /proc/PID/status: its capability sets decoded (as
+ * `capsh --decode` does) and its seccomp mode (0 none, 1 strict, 2 filter).
+ */
+function securityLines(pid: number): string[] {
+  let status: string;
+  try {
+    status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return [`security (grep -E 'Cap|Seccomp|NoNewPrivs' /proc/${pid}/status): the process is gone`];
+  }
+  const field = (k: string) => new RegExp(`^${k}:\\s*(\\S+)`, 'm').exec(status)?.[1];
+  const lines = [`security (grep -E 'Cap|Seccomp|NoNewPrivs' /proc/${pid}/status):`];
+  for (const k of ['CapEff', 'CapBnd']) {
+    const v = field(k);
+    if (v === undefined) continue;
+    const caps = decodeCaps(v);
+    const missing = CAPABILITIES.filter((c) => !caps.includes(c));
+    const text = caps.length === 0 ? 'none' : missing.length === 0 ? `all ${caps.length}` : missing.length <= 4 ? `all but ${missing.join(' ')}` : caps.join(' ');
+    lines.push(`  ${`${k}:`.padEnd(10)}${v} = ${text}`);
+  }
+  const mode = field('Seccomp');
+  const modeText = mode === '2' ? 'filter' : mode === '1' ? 'strict' : mode === '0' ? 'none' : '?';
+  lines.push(`  Seccomp:  ${mode ?? '?'} (${modeText}), Seccomp_filters: ${field('Seccomp_filters') ?? '?'}, NoNewPrivs: ${field('NoNewPrivs') ?? '?'}`);
+  return lines;
 }

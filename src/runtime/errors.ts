@@ -6,6 +6,8 @@
  * `actionable` separates errors the user can fix (not root, a bad limit, a missing command) from
  * bugs in sandbox itself (which should be reported); the TUI renders both through one banner.
  */
+import fs from 'node:fs';
+
 export class SandboxError extends Error {
   override name = 'SandboxError';
   /** errno name (`EPERM`, `EBUSY`…) or one of ours (`E_USAGE`, `E_NOT_ROOT`, `E_LIMIT`…). */
@@ -78,13 +80,23 @@ const HINTS: HintRule[] = [
     code: 'ENOENT',
     step: /^execve$/,
     hint: (e) =>
-      `there is no "${e.path}" inside the sandbox: its root filesystem has only what was put there; ` +
+      `there is no "${echo(e.path)}" inside the sandbox: its root filesystem has only what was put there; ` +
       'check the spelling, give a full path, or use a rootfs that contains the program',
   },
   {
     code: 'EACCES',
     step: /^execve$/,
-    hint: (e) => `"${e.path}" exists inside the sandbox but is not executable (check its mode, and noexec mounts)`,
+    hint: (e) => `"${echo(e.path)}" exists inside the sandbox but is not executable (check its mode, and noexec mounts)`,
+  },
+  {
+    code: 'EACCES',
+    step: /^chdir$/,
+    hint: (e) => closedDirHint(e.path ?? ''),
+  },
+  {
+    code: 'ENOENT',
+    step: /^chdir$/,
+    hint: (e) => `there is no directory ${echo(e.path)} inside the sandbox; pass --cwd / or a directory that exists in its root filesystem`,
   },
   {
     code: 'EPERM',
@@ -143,6 +155,31 @@ const HINTS: HintRule[] = [
   },
 ];
 
+/**
+ * chdir() failing with EACCES for root: the sandbox's root is an ordinary uid on the host (a user
+ * namespace maps it to 100000 by default), and the kernel checks the search bit of every directory
+ * on the path for that uid. Names the first directory that shuts others out (a 0700 home).
+ */
+function closedDirHint(dir: string): string {
+  const parts = dir.split('/').filter(Boolean);
+  for (let i = 1; i <= parts.length; i++) {
+    const p = `/${parts.slice(0, i).join('/')}`;
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(p);
+    } catch {
+      break;
+    }
+    if (st.isDirectory() && (st.mode & 0o001) === 0) {
+      return (
+        `the sandbox's root (uid 100000 outside, with a user namespace) cannot enter ${echo(p)} ` +
+        `(mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}, owner uid ${st.uid}); run from another directory or pass --cwd /`
+      );
+    }
+  }
+  return `the sandbox's processes may not enter ${echo(dir)} (with a user namespace, its root is uid 100000 outside); run from another directory or pass --cwd /`;
+}
+
 function hintFor(code: string, step?: string, path?: string): string | undefined {
   for (const rule of HINTS) {
     if (rule.code !== code) continue;
@@ -186,12 +223,12 @@ export function childStepError(
   detail?: string,
   searchPath?: string,
 ): SandboxError {
-  const where = detail ?? (rec.path ? `${rec.step} ${rec.path}` : rec.step);
+  const where = detail ?? (rec.path ? `${rec.step} ${echo(rec.path)}` : rec.step);
   let message = `sandbox ${name}: setup step "${where}" failed: ${rec.message} (${rec.code})`;
   if (rec.step === 'execve') {
-    message = `sandbox ${name}: cannot run ${rec.path}: ${rec.message} (${rec.code})`;
+    message = `sandbox ${name}: cannot run ${echo(rec.path)}: ${rec.message} (${rec.code})`;
     if (rec.code === 'ENOENT' && !rec.path.includes('/') && searchPath) {
-      message = `sandbox ${name}: ${rec.path}: command not found in the sandbox (looked in ${searchPath.split(':').join(', ')})`;
+      message = `sandbox ${name}: ${echo(rec.path)}: command not found in the sandbox (looked in ${searchPath.split(':').join(', ')})`;
     }
   }
   return new SandboxError(message, {
@@ -216,4 +253,17 @@ export function formatError(err: unknown): string {
   return `error: ${e?.message ?? String(err)}\nThis looks like a bug in sandbox; please report it with the output above.${
     e?.stack ? `\n${e.stack}` : ''
   }`;
+}
+
+/** At most this many characters of what the user typed are echoed back in a message. */
+export const ECHO_MAX = 80;
+
+/**
+ * What the user typed, as an error message shows it: control characters made visible (\xNN, so
+ * the message stays one line and sends no terminal codes) and at most ECHO_MAX characters, so a
+ * megabyte-long argument does not become a megabyte-long error.
+ */
+export function echo(input: unknown): string {
+  const shown = [...String(input).replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)];
+  return shown.length > ECHO_MAX ? `${shown.slice(0, ECHO_MAX - 1).join('')}…` : shown.join('');
 }

@@ -4,8 +4,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 
-import { cgroups, detectLayout, type CgroupLayout } from './cgroup/index.js';
-import { NAMESPACES, NS_FILE, type Namespace } from './linux.js';
+import { execFileSync } from 'node:child_process';
+
+import { type CgroupDriver, cgroups, detectLayout, type CgroupLayout } from './cgroup/index.js';
+import type { CgroupV2Systemd } from './cgroup/systemd.js';
+import { checkRunDir, RUN_DIR } from './ledger.js';
+import { MS_RDONLY, NAMESPACES, NS_FILE, type Namespace } from './linux.js';
 import { initPath, native, PACKAGE_ROOT } from './native.js';
 import { busyboxPath } from './rootfs.js';
 
@@ -24,7 +28,8 @@ export interface HostReport {
   checks: Check[];
   root: boolean;
   kernel: string;
-  cgroup: { layout: CgroupLayout; controllers: string[] };
+  /** `parents`: where the sandboxes' cgroups go; `unit`: the systemd unit that holds them (systemd hosts). */
+  cgroup: { layout: CgroupLayout; controllers: string[]; parents: string[]; unit?: string };
   namespaces: Record<Namespace, boolean>;
   ok: boolean;
 }
@@ -57,6 +62,205 @@ function readNum(file: string): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * What the kernel says about its filesystems and modules, and how a module gets loaded: the seam
+ * through which the requirement checks below are tested (a fake kernel without overlay in
+ * /proc/filesystems, a loader that works or not).
+ */
+export interface KernelModules {
+  /** The text of /proc/filesystems. */
+  filesystems(): string;
+  /** /sys/module/NAME exists: the module is loaded (or built in). */
+  loaded(module: string): boolean;
+  /** Where this kernel has the module: built in, as a file to load (modules.dep), or nowhere. */
+  onDisk(module: string): 'builtin' | 'module' | null;
+  /** The kernel can load modules at all (/proc/modules exists). */
+  modular(): boolean;
+  /** Asks the kernel to load the module behind filesystem `fstype`; one line per attempt. */
+  load(fstype: string): string[];
+}
+
+/** `unknown`: a kernel without loadable modules and no list of what is built in. */
+export type FeatureState = 'available' | 'loadable' | 'missing' | 'unknown';
+
+function listed(file: string, module: string): boolean {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return false;
+  }
+  // modules.dep: "kernel/fs/overlayfs/overlay.ko.xz: deps…"; modules.builtin: "kernel/fs/overlayfs/overlay.ko".
+  const name = module.replace(/[-_]/g, '[-_]');
+  return new RegExp(`(^|/)${name}\\.ko(\\.(xz|zst|gz))?(:|$)`, 'm').test(text);
+}
+
+/**
+ * A trial `mount -t FSTYPE none DIR` with no options: the kernel looks the type up first and, when
+ * it is unknown, loads the module that provides it (request_module("fs-FSTYPE"), which runs
+ * modprobe) before anything else, exactly as a lesson's first real mount would. The mount itself
+ * then fails for want of options (overlay: EINVAL, and "overlayfs: missing 'lowerdir'" in the
+ * kernel log), so nothing is mounted. The target is an empty directory of ours under
+ * /run/sandbox, removed at once: even a kernel that accepted the mount would cover nothing.
+ */
+function trialMount(fstype: string): string {
+  checkRunDir(true);
+  const dir = fs.mkdtempSync(`${RUN_DIR}/probe-${fstype}-`);
+  try {
+    native().mount('none', dir, fstype, MS_RDONLY, '');
+    native().umount(dir, 0);
+    return `mount -t ${fstype} none ${dir}: mounted (and unmounted)`;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    return `mount -t ${fstype} none ${dir}: ${code}${code === 'ENODEV' ? ' (the kernel knows no such filesystem and could not load it)' : ''}`;
+  } finally {
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      /* removed by a concurrent `sandbox cleanup`; or still mounted, which cleanup unmounts */
+    }
+  }
+}
+
+export const realKernel: KernelModules = {
+  filesystems: () => {
+    try {
+      return fs.readFileSync('/proc/filesystems', 'utf8');
+    } catch {
+      return '';
+    }
+  },
+  loaded: (module) => fs.existsSync(`/sys/module/${module}`),
+  modular: () => fs.existsSync('/proc/modules'),
+  onDisk: (module) => {
+    const dir = `/lib/modules/${os.release()}`;
+    if (listed(`${dir}/modules.builtin`, module)) return 'builtin';
+    return listed(`${dir}/modules.dep`, module) ? 'module' : null;
+  },
+  load: (fstype) => {
+    if (!/^[a-z0-9_]{1,32}$/.test(fstype)) return [`nothing: "${fstype}" is not a filesystem name`];
+    if (process.getuid?.() !== 0) return ['nothing: only root may mount or load modules (run with sudo)'];
+    const tried: string[] = [];
+    try {
+      tried.push(trialMount(fstype));
+    } catch (err) {
+      tried.push(`mount -t ${fstype}: ${(err as Error).message}`);
+    }
+    if (!filesystemListed(realKernel.filesystems(), fstype)) {
+      const modprobe = which('modprobe') ?? ['/usr/sbin/modprobe', '/sbin/modprobe'].find((p) => fs.existsSync(p));
+      if (modprobe) {
+        try {
+          execFileSync(modprobe, [fstype], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 15_000 });
+          tried.push(`modprobe ${fstype}: done`);
+        } catch (err) {
+          const stderr = String((err as { stderr?: Buffer }).stderr ?? '').trim().split('\n')[0];
+          tried.push(`modprobe ${fstype}: ${stderr || (err as Error).message}`);
+        }
+      } else {
+        tried.push('modprobe: not installed (Debian package kmod)');
+      }
+    }
+    return tried;
+  },
+};
+
+let kernel: KernelModules = realKernel;
+
+/** Swaps the kernel seam (tests only); returns the function that puts the real one back. */
+export function useKernelModules(k: KernelModules): () => void {
+  kernel = k;
+  return () => {
+    kernel = realKernel;
+  };
+}
+
+function filesystemListed(filesystems: string, fstype: string): boolean {
+  return filesystems.split('\n').some((l) => l.split('\t').pop()?.trim() === fstype);
+}
+
+/**
+ * Whether filesystem `fstype` (provided by module `module`) can be mounted, without changing
+ * anything: `available` (registered, or its module loaded), `loadable` (a module on disk that the
+ * first mount loads), `missing`. For `sandbox doctor`.
+ */
+export function filesystemState(fstype: string, module = fstype, k: KernelModules = kernel): FeatureState {
+  if (filesystemListed(k.filesystems(), fstype) || k.loaded(module)) return 'available';
+  return k.onDisk(module) === 'module' && k.modular() ? 'loadable' : 'missing';
+}
+
+/** Whether module `module` is built in, loaded, or loadable (for features without a filesystem, like veth). */
+export function moduleState(module: string, k: KernelModules = kernel): FeatureState {
+  if (k.loaded(module)) return 'available';
+  const where = k.onDisk(module);
+  if (where === 'builtin') return 'available';
+  if (where === 'module' && k.modular()) return 'loadable';
+  return k.modular() ? 'missing' : 'unknown';
+}
+
+/**
+ * Makes filesystem `fstype` available the way the kernel itself would on first use (a module on
+ * disk is loaded; see trialMount), then reads /proc/filesystems again. A fresh Debian 13 VM has
+ * overlay as a module that nothing has loaded yet: refusing a lesson there would be wrong.
+ * Returns null when available, else what to tell the learner.
+ */
+export function requireFilesystem(fstype: string, module = fstype, k: KernelModules = kernel): string | null {
+  if (filesystemListed(k.filesystems(), fstype) || k.loaded(module)) return null;
+  const tried = k.load(fstype);
+  if (filesystemListed(k.filesystems(), fstype) || k.loaded(module)) return null;
+  return (
+    `it needs the ${fstype} filesystem, and this kernel could not load it (tried: ${tried.join('; ')}): ` +
+    (k.onDisk(module) === 'module'
+      ? `load it by hand (sudo modprobe ${module}) and see dmesg for why it fails`
+      : `the module is not installed for kernel ${os.release()}: install this kernel's modules package, or use a kernel built with it`)
+  );
+}
+
+/** A doctor check for a module-backed feature: ok when it is there or loads on first use. */
+function moduleCheck(id: string, label: string, state: FeatureState, module: string): Check {
+  return {
+    id,
+    label,
+    status: state === 'missing' ? 'warn' : 'ok',
+    detail:
+      state === 'available'
+        ? 'available'
+        : state === 'loadable'
+          ? `loadable: the ${module} module is on disk and the kernel loads it on first use`
+          : state === 'unknown'
+            ? 'built in, if at all: this kernel loads no modules and lists none (the lesson that needs it will say)'
+            : `missing: not in this kernel, and no ${module} module for ${os.release()}`,
+    fix: state === 'missing' ? `install the modules of kernel ${os.release()}, or use a distribution kernel` : undefined,
+  };
+}
+
+/**
+ * Where sandboxes' cgroups go. On a systemd host that is a unit systemd delegates to sandbox,
+ * started on first need: doctor says whether it runs and that systemd's tools are there to start it.
+ */
+function delegationCheck(driver: CgroupDriver): Check {
+  const label = "sandboxes' cgroups";
+  if (!driver.unit) return { id: 'cgroup-parent', label, status: 'ok', detail: driver.where() };
+  let state = '';
+  try {
+    execFileSync('systemd-run', ['--version'], { stdio: 'ignore', timeout: 10_000 });
+    state = (driver as CgroupV2Systemd).unitState().active;
+  } catch (err) {
+    return {
+      id: 'cgroup-parent',
+      label,
+      status: 'fail',
+      detail: `systemd is PID 1, but ${(err as { code?: string }).code === 'ENOENT' ? 'systemd-run is missing' : `systemd did not answer: ${(err as Error).message}`}`,
+      fix: `sandbox keeps its cgroups in ${driver.unit}, which it asks systemd to start; install the systemd package's tools`,
+    };
+  }
+  return {
+    id: 'cgroup-parent',
+    label,
+    status: 'ok',
+    detail: `${driver.where()}; ${driver.unit} is ${state === 'active' ? 'active' : `${state || 'not started'} (started by the first sandbox)`}`,
+  };
 }
 
 export function probeHost(): HostReport {
@@ -95,6 +299,7 @@ export function probeHost(): HostReport {
           ? 'hybrid: controllers on cgroup v1, an empty cgroup v2 at /sys/fs/cgroup/unified'
           : 'cgroup v1',
   });
+  checks.push(delegationCheck(driver));
   checks.push({
     id: 'controllers',
     label: 'cgroup controllers',
@@ -165,15 +370,8 @@ export function probeHost(): HostReport {
     detail: bb ?? 'not found',
     fix: bb ? undefined : 'sudo apt-get install busybox-static',
   });
-  const filesystems = fs.existsSync('/proc/filesystems') ? fs.readFileSync('/proc/filesystems', 'utf8') : '';
-  const overlay = /\toverlay$/m.test(filesystems) || fs.existsSync('/sys/module/overlay');
-  checks.push({
-    id: 'overlay',
-    label: 'overlayfs (image layers)',
-    status: overlay ? 'ok' : 'warn',
-    detail: overlay ? 'available' : 'not loaded',
-    fix: overlay ? undefined : 'sudo modprobe overlay',
-  });
+  checks.push(moduleCheck('overlay', 'overlayfs (image layers)', filesystemState('overlay'), 'overlay'));
+  checks.push(moduleCheck('veth', 'veth (the network lesson)', moduleState('veth'), 'veth'));
   const ip = which('ip');
   checks.push({
     id: 'iproute2',
@@ -200,7 +398,7 @@ export function probeHost(): HostReport {
     checks,
     root,
     kernel,
-    cgroup: { layout, controllers: driver.controllers },
+    cgroup: { layout, controllers: driver.controllers, parents: driver.parents(), ...(driver.unit ? { unit: driver.unit } : {}) },
     namespaces,
     ok: checks.every((c) => c.status !== 'fail'),
   };

@@ -24,17 +24,20 @@ export {
   bugError,
   wrapSystemError,
   formatError,
+  echo,
 } from './errors.js';
 export {
   cgroups,
   detectLayout,
   CGROUP_PARENT,
   NAME_RE,
+  setCgroupDriver,
   type CgroupDriver,
   type CgroupLayout,
   type CgroupUsage,
   type LimitWrite,
 } from './cgroup/index.js';
+export { CgroupV2Systemd, SystemdTools, systemdBooted, UNIT as SYSTEMD_UNIT, type UnitManager, type UnitState } from './cgroup/systemd.js';
 export {
   validateLimits,
   parseSize,
@@ -80,10 +83,27 @@ export {
 export { Workspace, liveWorkspaces, type WorkspaceOptions, type WorkspaceRemoval } from './workspace.js';
 export { publishNetns, connectSandboxes, netLinks, netnsName, vethNames } from './net.js';
 export { sweep, readEntries, readEntry, isAlive, RUN_DIR, LEDGER_DIR, type LedgerEntry, type SweepReport } from './ledger.js';
-export { probeHost, type HostReport, type Check } from './host.js';
+export { filesystemState, moduleState, probeHost, requireFilesystem, type Check, type FeatureState, type HostReport, type KernelModules, useKernelModules } from './host.js';
 export { op, type PlanOp, type ExplainStep, type Propagation } from './plan.js';
 export { NAMESPACES, NS_FILE, NS_FLAG, type Namespace } from './linux.js';
 export { native, PACKAGE_ROOT } from './native.js';
+export {
+  CAPABILITIES,
+  DOCKER_DEFAULT_CAPS,
+  parseCapability,
+  parseCapabilityList,
+  capMask,
+  formatCapMask,
+  decodeCaps,
+  describeSecurity,
+  securityNote,
+  securityFlags,
+  effectiveCaps,
+  seccompMode,
+  validateSecurity,
+  type Capability,
+  type SecurityOptions,
+} from './security.js';
 export {
   Monitor,
   measureCpu,
@@ -98,6 +118,22 @@ export {
   type CpuTimes,
   type HostCpuSample,
 } from './monitor.js';
+export {
+  CpuClaim,
+  claimCpu,
+  claimQuietestCpu,
+  cpuHolders,
+  describeHolders,
+  heldCpuClaims,
+  readCpuClaims,
+  releaseAllCpuClaims,
+  sweepCpuClaims,
+  CPU_CLAIM_DIR,
+  CPU_CLAIM_DIRNAME,
+  type CpuAssignment,
+  type CpuHolder,
+  type ClaimQuietestOptions,
+} from './cpuclaim.js';
 export { LatencyProbe, measureSpawnLatency, probeCommand, quantile, type LatencySample, type LatencyProbeOptions } from './latency.js';
 export {
   ForkBomb,

@@ -53,6 +53,25 @@ export interface NativeSpawnOptions {
    * between clone and exec: no id maps to write, no plan to show first.
    */
   vfork: boolean;
+  /**
+   * The payload's privileges, applied just before execve: capMaskLo/Hi = the capabilities kept
+   * (absent: every capability the caller has), filter = the seccomp filter (absent: none).
+   */
+  security?: {
+    capMaskLo?: number;
+    capMaskHi?: number;
+    filter?: NativeSeccompFilter;
+  };
+}
+
+/** A seccomp filter's configuration (native/seccomp.cc builds and caches the BPF program). */
+export interface NativeSeccompFilter {
+  /** The default deny-list (Docker-like). */
+  defaults: boolean;
+  /** Extra syscalls that return EPERM. */
+  deny: string[];
+  /** Capabilities whose syscalls the default list lets through (CAP_SYS_ADMIN: mount…). */
+  lift: string[];
 }
 
 export interface NativeSpawnResult {
@@ -98,6 +117,8 @@ export interface NativeAddon {
   waitAsync(pidfd: number, pid: number, statusFd: number, cb: (err: Error | null, st: NativeWaitStatus) => void): void;
   waitSync(pid: number, statusFd: number): NativeWaitStatus;
   pidfdSignal(pidfd: number, signo: number): void;
+  /** Builds (and caches) a seccomp filter; returns its length in BPF instructions. Throws on an unknown syscall. */
+  seccompFilter(filter: NativeSeccompFilter): number;
   pidfdOpen(pid: number): number;
   /** `select.pids`: only those; `select.roots`: those and their descendants; none: every process. */
   procSnapshot(

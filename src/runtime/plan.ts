@@ -118,14 +118,15 @@ export const op = {
     };
   },
 
-  /** Make a bind mount read-only (keeping the flags the original mount has). */
-  remountReadOnly(target: string): PlanOp {
+  /** Make a bind mount read-only (keeping the flags the original mount has, adding `flags`: MS_NODEV…). */
+  remountReadOnly(target: string, flags = 0): PlanOp {
+    const extra = mountOptions(flags).replace(/^ -o /, '');
     return {
       kind: OpKind.RemountRo,
       b: target,
-      flags: 0,
-      command: `mount -o remount,bind,ro ${target}`,
-      syscall: `mount(NULL, ${q(target)}, NULL, MS_REMOUNT|MS_BIND|MS_RDONLY, NULL)`,
+      flags,
+      command: `mount -o remount,bind,ro${extra ? `,${extra}` : ''} ${target}`,
+      syscall: `mount(NULL, ${q(target)}, NULL, MS_REMOUNT|MS_BIND|MS_RDONLY${flags ? `|${mountFlagNames(flags)}` : ''}, NULL)`,
     };
   },
 

@@ -6,7 +6,6 @@
 import fs from 'node:fs';
 
 import { cgroups } from './cgroup/index.js';
-import { CGROUP_PARENT } from './cgroup/index.js';
 import { NAMESPACES, NS_FILE, type Namespace } from './linux.js';
 import { native } from './native.js';
 
@@ -95,8 +94,6 @@ export interface SnapshotOptions {
   pids?: number[];
 }
 
-const SANDBOX_CGROUP = new RegExp(`^/${CGROUP_PARENT}/([^/]+)`);
-
 let hostNsCache: NamespaceInodes | undefined;
 
 /** Every process on the host, read in one native call. */
@@ -109,13 +106,13 @@ export function snapshot(options: SnapshotOptions = {}): Snapshot {
     options.pids ? { pids: options.pids } : options.roots ? { roots: options.roots } : undefined,
   );
   hostNsCache ??= namespacesOf('self', types);
+  const cg = wantCgroup ? cgroups() : null;
   const processes: ProcessInfo[] = new Array(raw.length);
   const byPid = new Map<number, ProcessInfo>();
   for (let i = 0; i < raw.length; i++) {
     const r = raw[i];
     const ns: NamespaceInodes = {};
     for (let k = 0; k < types.length; k++) if (r.ns[k]) ns[types[k]] = r.ns[k];
-    const m = r.cgroup ? SANDBOX_CGROUP.exec(r.cgroup) : null;
     const p: ProcessInfo = {
       pid: r.pid,
       ppid: r.ppid,
@@ -125,7 +122,8 @@ export function snapshot(options: SnapshotOptions = {}): Snapshot {
       nspid: r.nspid,
       ns,
       cgroup: r.cgroup,
-      sandbox: m ? m[1] : null,
+      // /sandbox/NAME/… or, on systemd hosts, /system.slice/sandbox.service/NAME/…
+      sandbox: cg && r.cgroup ? cg.sandboxOf(r.cgroup) : null,
     };
     processes[i] = p;
     byPid.set(p.pid, p);

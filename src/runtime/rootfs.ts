@@ -17,8 +17,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { usageError } from './errors.js';
-import { MS_NODEV, MS_NOEXEC, MS_NOSUID } from './linux.js';
+import { echo, usageError } from './errors.js';
+import { MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY } from './linux.js';
 import { type ExplainStep, op, type PlanOp, type Propagation } from './plan.js';
 
 export type RootfsSpec =
@@ -41,19 +41,27 @@ export function parseRootfs(value: string): RootfsSpec {
     }
     return { kind: value };
   }
+  // A relative path (even "" or ".") would resolve against wherever sandbox was started, and that
+  // directory would become the sandbox's root, writable by root inside: ask for what is meant.
+  const choices = 'host (the default), busybox, none, or the absolute path of a directory that holds a root filesystem';
+  if (value.trim() === '') throw usageError('--rootfs needs a value', `write ${choices}`, 'E_NO_ROOTFS');
+  if (!value.startsWith('/')) {
+    throw usageError(`--rootfs ${echo(value)}: not an absolute path`, `write ${choices}, e.g. --rootfs "$PWD/${echo(value)}"`, 'E_NO_ROOTFS');
+  }
   const dir = path.resolve(value);
+  if (dir === '/') throw usageError(`--rootfs ${echo(value)}: the host's own root`, "use --rootfs none to keep the host's root (with a fresh /proc)", 'E_NO_ROOTFS');
   let st: fs.Stats;
   try {
     st = fs.statSync(dir);
   } catch {
     throw usageError(
-      `--rootfs ${value}: no such directory`,
+      `--rootfs ${echo(value)}: no such directory`,
       'give an existing directory that holds a root filesystem (with bin/ and the programs you run), ' +
         'or --rootfs host (the default) or --rootfs busybox',
       'E_NO_ROOTFS',
     );
   }
-  if (!st.isDirectory()) throw usageError(`--rootfs ${value}: not a directory`, undefined, 'E_NO_ROOTFS');
+  if (!st.isDirectory()) throw usageError(`--rootfs ${echo(value)}: not a directory`, undefined, 'E_NO_ROOTFS');
   return { kind: 'dir', path: dir };
 }
 
@@ -108,6 +116,8 @@ export interface RootfsContext {
   propagation: Propagation;
   /** How the new root is entered: pivot_root (default; the old root is detached) or chroot. */
   entry?: RootEntry;
+  /** --privileged: /proc/sys and the rest stay writable, as in Docker. */
+  privileged?: boolean;
 }
 
 /**
@@ -137,14 +147,44 @@ function etcFiles(root: string, hostname: string): PlanOp[] {
  */
 function procOps(root: string, ctx: RootfsContext): PlanOp[] {
   if (ctx.userNs && !ctx.pidNs) return [op.mkdir(`${root}/proc`, 0o555), op.bind('/proc', `${root}/proc`)];
-  return [op.mkdir(`${root}/proc`, 0o555), op.mount('proc', 'proc', `${root}/proc`, MS_NOSUID | MS_NODEV | MS_NOEXEC)];
+  const ops = [op.mkdir(`${root}/proc`, 0o555), op.mount('proc', 'proc', `${root}/proc`, MS_NOSUID | MS_NODEV | MS_NOEXEC)];
+  // Without a user namespace, root inside is the host's uid 0, and /proc/sys and
+  // /proc/sysrq-trigger check only that uid and the file's mode, no capability: a write to
+  // /proc/sys/kernel/core_pattern makes the host kernel run a program of the sandbox's choosing,
+  // and "b" to /proc/sysrq-trigger reboots the host. Docker makes these read-only and hides a few
+  // files that leak the host's kernel state; so do we. (In a user namespace root is uid 100000
+  // on the host, and the kernel refuses those writes by itself.)
+  if (!ctx.userNs && !ctx.privileged) ops.push(...procProtection(`${root}/proc`));
+  return ops;
 }
 
-/** A minimal /dev: a small tmpfs with the harmless device nodes bind-mounted from the host. */
+/** Docker's readonlyPaths and maskedPaths under /proc (moby oci/defaults.go), where this kernel has them. */
+const PROC_READ_ONLY = ['sys', 'sysrq-trigger', 'irq', 'bus', 'fs'];
+const PROC_MASKED_FILES = ['kcore', 'keys', 'timer_list', 'sched_debug', 'latency_stats', 'timer_stats'];
+const PROC_MASKED_DIRS = ['acpi', 'scsi', 'asound'];
+
+function procProtection(proc: string): PlanOp[] {
+  const ops: PlanOp[] = [];
+  const has = (name: string) => fs.existsSync(`/proc/${name}`);
+  for (const name of PROC_READ_ONLY.filter(has)) {
+    ops.push(op.bind(`${proc}/${name}`, `${proc}/${name}`, false), op.remountReadOnly(`${proc}/${name}`, MS_NOSUID | MS_NODEV | MS_NOEXEC));
+  }
+  for (const name of PROC_MASKED_FILES.filter(has)) ops.push(op.bind('/dev/null', `${proc}/${name}`, false));
+  for (const name of PROC_MASKED_DIRS.filter(has)) {
+    ops.push(op.mount('tmpfs', 'tmpfs', `${proc}/${name}`, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 'size=0'));
+  }
+  return ops;
+}
+
+/**
+ * A minimal /dev: a small tmpfs with the harmless device nodes bind-mounted from the host. The
+ * tmpfs is nodev, so a device node made in it (mknod) cannot be opened; the bound nodes still
+ * work, because each bind is a mount of its own and carries the flags of the host's /dev.
+ */
 function devOps(root: string): PlanOp[] {
   const ops: PlanOp[] = [
     op.mkdir(`${root}/dev`),
-    op.mount('tmpfs', 'tmpfs', `${root}/dev`, MS_NOSUID | MS_NOEXEC, 'mode=755,size=64k'),
+    op.mount('tmpfs', 'tmpfs', `${root}/dev`, MS_NOSUID | MS_NODEV | MS_NOEXEC, 'mode=755,size=64k'),
   ];
   for (const dev of ['null', 'zero', 'full', 'random', 'urandom', 'tty']) {
     ops.push(op.touch(`${root}/dev/${dev}`, 0o666), op.bind(`/dev/${dev}`, `${root}/dev/${dev}`, false));
@@ -188,7 +228,8 @@ export function rootfsOps(spec: RootfsSpec, ctx: RootfsContext): PlanOp[] {
       if (ctx.pidNs) ops.push(op.mount('proc', 'proc', '/proc', MS_NOSUID | MS_NODEV | MS_NOEXEC));
       return ops;
     case 'host':
-      ops.push(op.mount('tmpfs', 'tmpfs', root, 0, 'mode=755,size=64m'));
+      // nodev on every tmpfs of the root: a device node created inside opens nothing.
+      ops.push(op.mount('tmpfs', 'tmpfs', root, MS_NOSUID | MS_NODEV, 'mode=755,size=64m'));
       for (const d of hostTopLevel()) {
         if (d.link) {
           ops.push(op.symlink(d.link, `${root}/${d.name}`));
@@ -196,7 +237,10 @@ export function rootfsOps(spec: RootfsSpec, ctx: RootfsContext): PlanOp[] {
           ops.push(
             op.mkdir(`${root}/${d.name}`),
             op.bind(`/${d.name}`, `${root}/${d.name}`),
-            op.remountReadOnly(`${root}/${d.name}`),
+            // Not nosuid: the capabilities-and-seccomp lesson shows a setuid binary against
+            // no_new_privs. Without CAP_SYS_ADMIN and with mount in the seccomp filter, the
+            // payload cannot remount it read-write.
+            op.remountReadOnly(`${root}/${d.name}`, MS_NODEV),
           );
         }
       }
@@ -207,11 +251,11 @@ export function rootfsOps(spec: RootfsSpec, ctx: RootfsContext): PlanOp[] {
       const bb = busyboxPath();
       if (!bb) throw usageError('no static busybox on this host', 'sudo apt-get install busybox-static', 'E_NO_BUSYBOX');
       ops.push(
-        op.mount('tmpfs', 'tmpfs', root, 0, 'mode=755,size=16m'),
+        op.mount('tmpfs', 'tmpfs', root, MS_NOSUID | MS_NODEV, 'mode=755,size=16m'),
         op.mkdir(`${root}/bin`),
         op.touch(`${root}/bin/busybox`, 0o755),
         op.bind(bb, `${root}/bin/busybox`, false),
-        op.remountReadOnly(`${root}/bin/busybox`),
+        op.remountReadOnly(`${root}/bin/busybox`, MS_NOSUID | MS_NODEV),
         op.symlink('bin', `${root}/sbin`),
         op.mkdir(`${root}/usr`),
         op.symlink('../bin', `${root}/usr/bin`),

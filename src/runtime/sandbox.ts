@@ -11,11 +11,12 @@ import net from 'node:net';
 import os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 
-import { cgroups, type CgroupUsage, type LimitWrite, NAME_RE } from './cgroup/index.js';
+import { cgroups, type CgroupUsage, type LimitWrite, checkName } from './cgroup/index.js';
 import { hasLimits, type Limits } from './cgroup/limits.js';
-import { childStepError, notRootError, SandboxError, usageError, wrapSystemError } from './errors.js';
+import { childStepError, echo, notRootError, SandboxError, usageError, wrapSystemError } from './errors.js';
 import {
   claimName,
+  ownDir,
   type LedgerEntry,
   processStartTime,
   readEntry,
@@ -27,10 +28,11 @@ import {
   writeEntry,
 } from './ledger.js';
 import { NAMESPACES, NS_CLONE_FLAG, NS_CLONE_NAME, NS_FILE, NS_FLAG, type Namespace } from './linux.js';
-import { initPath, native, type NativeSpawnResult, type NativeWaitStatus } from './native.js';
+import { initPath, native, type NativeSpawnOptions, type NativeSpawnResult, type NativeWaitStatus } from './native.js';
 import { explainFromOp, type ExplainStep, op, type PlanOp, type Propagation, toNative } from './plan.js';
 import { namespacesOf, type NamespaceInodes } from './proc.js';
 import { DEFAULT_PATH, execCandidates, type RootEntry, rootfsOps, type RootfsSpec } from './rootfs.js';
+import { describeSecurity, nativeSecurity, type SecurityOptions, validateSecurity } from './security.js';
 
 export type StdioOption = 'inherit' | 'pipe' | 'ignore';
 
@@ -60,13 +62,23 @@ export interface SandboxOptions {
   /** Run sandbox-init as PID 1 (reaps, forwards signals) with the command as its child. */
   init?: boolean;
   env?: Record<string, string>;
-  /** Working directory inside. Default "/" with a new root, else the current one. */
+  /** Working directory inside. Default: see defaultCwd() ("/" with a new root or a user namespace). */
   cwd?: string;
   stdio?: StdioOption | [StdioOption | number, StdioOption | number, StdioOption | number];
   /** Make the payload the terminal's foreground process group (an interactive shell). */
   foreground?: boolean;
   userMap?: UserMap;
+  /**
+   * Default true: setuid binaries cannot raise the payload's privileges (a setuid-root program
+   * would otherwise get back the capabilities dropped below, and a seccomp filter could not be
+   * installed without CAP_SYS_ADMIN).
+   */
   noNewPrivs?: boolean;
+  /**
+   * What the payload may do as root. Default: Docker's default capabilities and a Docker-like
+   * seccomp filter (see security.ts); `{ privileged: true }` keeps every capability, no filter.
+   */
+  security?: SecurityOptions;
   /** Propagation of `/` in the new mount namespace, set before any mount. Default private. */
   propagation?: Propagation;
   /**
@@ -87,10 +99,13 @@ export interface ExitStatus {
 
 export interface ExecOptions {
   env?: Record<string, string>;
+  /** Working directory inside. Default: the sandbox's own (Sandbox.cwd), as `docker exec` does. */
   cwd?: string;
   stdio?: SandboxOptions['stdio'];
   foreground?: boolean;
   setupTimeoutMs?: number;
+  /** Default: the sandbox's own (as `docker exec` does); e.g. `{ privileged: true }` for one command. */
+  security?: SecurityOptions;
 }
 
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
@@ -140,6 +155,18 @@ function cloneFlagsFor(namespaces: readonly Namespace[]): number {
   let flags = 0;
   for (const ns of namespaces) if (ns !== 'cgroup') flags |= NS_CLONE_FLAG[ns];
   return flags;
+}
+
+/**
+ * The working directory a sandbox starts in when none is given. With a root filesystem of its own,
+ * the caller's directory need not exist inside. With a user namespace, root inside is uid 100000
+ * on the host, and the kernel checks every directory on the path against that uid: a home of mode
+ * 0700 (/home/vagrant on Debian 13, /root) cannot be entered, and chdir() fails with EACCES. In
+ * both cases start at "/", as docker and podman do; otherwise keep the caller's directory.
+ */
+export function defaultCwd(namespaces: readonly Namespace[], rootfs: RootfsSpec): string {
+  if (namespaces.includes('user')) return '/';
+  return namespaces.includes('mount') && rootfs.kind !== 'none' ? '/' : process.cwd();
 }
 
 /** `unshare --fork --pid --mount …`: the command-line tool that would make the same namespaces. */
@@ -300,11 +327,15 @@ export class Sandbox extends SandboxProcess {
   readonly rootEntry: RootEntry;
   readonly command: string[];
   readonly init: boolean;
+  /** Working directory inside, where exec() starts too unless told otherwise. */
+  readonly cwd: string;
   /** Namespace inode per type (only the types this sandbox created). */
   readonly nsInodes: NamespaceInodes = {};
   /** Every step that made this sandbox, in order. */
   readonly explain: ExplainStep[];
   readonly hasCgroup: boolean;
+  /** What the payload may do as root (exec() uses the same unless told otherwise). */
+  readonly security: SecurityOptions;
   limits: Limits;
   /** Set once destroy() (or a failed create) has started. */
   private destroyed = false;
@@ -324,9 +355,11 @@ export class Sandbox extends SandboxProcess {
       rootEntry?: RootEntry;
       command: string[];
       init: boolean;
+      cwd: string;
       explain: ExplainStep[];
       hasCgroup: boolean;
       limits: Limits;
+      security: SecurityOptions;
     },
   ) {
     super(spawned);
@@ -338,9 +371,11 @@ export class Sandbox extends SandboxProcess {
     this.rootEntry = props.rootEntry ?? 'pivot_root';
     this.command = props.command;
     this.init = props.init;
+    this.cwd = props.cwd;
     this.explain = props.explain;
     this.hasCgroup = props.hasCgroup;
     this.limits = props.limits;
+    this.security = props.security;
   }
 
   /** Creates and starts a sandbox. Needs root. Throws a SandboxError and leaves nothing behind on failure. */
@@ -349,12 +384,11 @@ export class Sandbox extends SandboxProcess {
     const purpose = options.purpose ?? 'sandbox';
     const namespaces = NAMESPACES.filter((n) => options.namespaces?.includes(n));
     const name = options.name ?? `${purpose.split(' ').pop()!.replace(/[^a-z0-9-]/g, '').slice(0, 20) || 'sbx'}-${randomSuffix()}`;
-    if (!NAME_RE.test(name)) {
-      throw usageError(`"${name}" is not a valid sandbox name`, 'use 1–32 lowercase letters, digits, "-", "_" or ".", starting with a letter or digit');
-    }
+    checkName(name);
     const init = options.init ?? false;
     const command = options.command ?? [];
     if (!init && command.length === 0) throw usageError('no command to run in the sandbox', 'e.g. sandbox run --pid -- sh');
+    if (command.length > 0 && command[0] === '') throw usageError('the command is empty (an empty word, "")', 'give a program to run, e.g. sandbox run -- sh');
     const wantsRoot = options.rootfs && options.rootfs.kind !== 'none';
     if (wantsRoot && !namespaces.includes('mount')) {
       throw usageError('a root filesystem needs a mount namespace', 'add --mount (pivot_root only works inside a mount namespace)');
@@ -369,11 +403,15 @@ export class Sandbox extends SandboxProcess {
       throw usageError('--hostname needs a UTS namespace', "add --uts, or the host's own hostname would change");
     }
     if (hostname !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(hostname)) {
-      throw usageError(`"${hostname}" is not a valid hostname`, 'use letters, digits, "-" and "." (at most 63 characters)');
+      throw usageError(`"${echo(hostname)}" is not a valid hostname`, 'use letters, digits, "-" and "." (at most 63 characters)');
     }
     const useCgroup = options.cgroup ?? true;
     const limits = options.limits ?? {};
     if (!useCgroup && hasLimits(limits)) throw usageError('limits need a cgroup', 'leave cgroup enabled to set limits');
+    const security: SecurityOptions = options.security ?? {};
+    // An unknown capability or syscall name fails here, before anything exists; the filter is
+    // built (and cached) now, not between clone and exec.
+    const nativeSec = prepareSecurity(security);
     const cg = cgroups();
     // Fails here, before anything exists, when a controller is missing.
     if (useCgroup) cg.planLimits(name, limits);
@@ -401,7 +439,7 @@ export class Sandbox extends SandboxProcess {
     };
     // The ledger entry is written before any resource exists, so a crash at any later point
     // leaves nothing that `sandbox cleanup` cannot find.
-    writeEntry(entry);
+    writeEntry(entry, { exclusive: true });
     installExitHook();
 
     let sandbox: Sandbox | null = null;
@@ -436,6 +474,7 @@ export class Sandbox extends SandboxProcess {
         for (const w of cg.setLimits(name, limits)) explain.push(limitStep(w));
       }
       if (usesRootDir) {
+        ownDir(name); // /run/sandbox/<name>: checked, never through a symlink
         fs.mkdirSync(rootDir, { recursive: true, mode: 0o755 });
         explain.push({
           what: 'mkdir',
@@ -452,11 +491,12 @@ export class Sandbox extends SandboxProcess {
             userNs: namespaces.includes('user'),
             propagation: options.propagation ?? 'private',
             entry: rootEntry,
+            privileged: security.privileged ?? false,
           })
         : [];
       const env = baseEnv(options.env, hostname);
       const envPath = env.find((e) => e.startsWith('PATH='))!.slice(5);
-      const cwd = options.cwd ?? (usesRootDir ? '/' : process.cwd());
+      const cwd = options.cwd ?? defaultCwd(namespaces, rootfs);
 
       const spawned = native().spawn({
         cloneFlags: cloneFlagsFor(namespaces),
@@ -477,6 +517,7 @@ export class Sandbox extends SandboxProcess {
         stdio: stdioModes(options.stdio),
         cgroupProcs: useCgroup ? cg.dirs(name).map((d) => `${d}/cgroup.procs`) : [],
         vfork: !namespaces.includes('user') && !options.beforeStart,
+        security: nativeSec,
       });
       goFd = spawned.goFd;
       errFd = spawned.errFd;
@@ -490,9 +531,11 @@ export class Sandbox extends SandboxProcess {
         rootEntry,
         command,
         init,
+        cwd,
         explain,
         hasCgroup: useCgroup,
         limits,
+        security,
       });
       const created = namespacesOf(
         pid,
@@ -531,7 +574,7 @@ export class Sandbox extends SandboxProcess {
         }
       }
       explain.push(
-        ...childSteps(namespaces, hostname, ops, cwd, options.noNewPrivs ?? true, command, init, useCgroup ? cg.dirs(name) : []),
+        ...childSteps(namespaces, hostname, ops, cwd, options.noNewPrivs ?? true, command, init, useCgroup ? cg.dirs(name) : [], security),
       );
 
       Object.assign(sandbox.nsInodes, created);
@@ -569,6 +612,7 @@ export class Sandbox extends SandboxProcess {
     // Joining a mount namespace puts the process at that namespace's root: for a chroot'ed
     // sandbox that is the host's root, so enter the same chroot the sandbox's first process did.
     const ops = this.rootEntry === 'chroot' ? [op.chroot(`${RUN_DIR}/${this.name}/root`)] : [];
+    const nativeSec = prepareSecurity(options.security ?? this.security);
     const spawned = native().spawn({
       cloneFlags: 0,
       unshareCgroup: false,
@@ -577,7 +621,7 @@ export class Sandbox extends SandboxProcess {
       user: this.namespaces.includes('user'),
       hostname: null,
       ops: toNative(ops),
-      cwd: options.cwd ?? (this.namespaces.includes('mount') && this.rootfs.kind !== 'none' ? '/' : process.cwd()),
+      cwd: options.cwd ?? this.cwd,
       noNewPrivs: true,
       foreground: options.foreground ?? false,
       init: true,
@@ -588,6 +632,7 @@ export class Sandbox extends SandboxProcess {
       stdio: stdioModes(options.stdio),
       cgroupProcs: this.hasCgroup ? cgroups().dirs(this.name).map((d) => `${d}/cgroup.procs`) : [],
       vfork: true,
+      security: nativeSec,
     });
     const proc = new SandboxProcess(spawned);
     const failure = native().release(spawned.goFd, spawned.errFd, spawned.pidfd, options.setupTimeoutMs ?? 15000);
@@ -712,6 +757,28 @@ export class Sandbox extends SandboxProcess {
   }
 }
 
+/** Checks a security configuration and builds its seccomp filter now (cached by the addon). */
+function prepareSecurity(security: SecurityOptions): NativeSpawnOptions['security'] {
+  validateSecurity(security);
+  const ns = nativeSecurity(security);
+  const out: NonNullable<NativeSpawnOptions['security']> = {};
+  // --privileged without --cap-drop: keep whatever the caller has, as before.
+  if (!(security.privileged && !security.capDrop?.length)) {
+    out.capMaskLo = Number(ns.capMask & 0xffffffffn);
+    out.capMaskHi = Number(ns.capMask >> 32n);
+  }
+  if (ns.filter) {
+    try {
+      native().seccompFilter(ns.filter);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'E_SECCOMP') throw err;
+      throw usageError(`seccomp: ${(err as Error).message}`, 'syscalls are named as in syscalls(2) for this machine, e.g. mkdir, unshare');
+    }
+    out.filter = ns.filter;
+  }
+  return out;
+}
+
 function limitStep(w: LimitWrite): ExplainStep {
   return { what: 'limit', command: `echo ${w.value} > ${w.path}`, syscall: `write("${w.path}", "${w.value}")`, result: w.note };
 }
@@ -726,6 +793,7 @@ function childSteps(
   command: string[],
   init: boolean,
   cgroupDirs: string[],
+  security: SecurityOptions,
 ): ExplainStep[] {
   const steps: ExplainStep[] = [];
   for (const dir of cgroupDirs) {
@@ -753,6 +821,31 @@ function childSteps(
       command: 'setpriv --no-new-privs',
       syscall: 'prctl(PR_SET_NO_NEW_PRIVS, 1)',
       result: 'setuid binaries cannot gain privileges',
+    });
+  }
+  const sec = describeSecurity(security);
+  const ns = nativeSecurity(security);
+  if (ns.filter) {
+    steps.push({
+      what: 'seccomp',
+      command: `(seccomp filter: ${sec.seccomp})`,
+      syscall: 'seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog)',
+      result: 'the listed syscalls now return EPERM, for this process and every process it makes',
+    });
+  }
+  if (security.privileged && !security.capDrop?.length) {
+    steps.push({
+      what: 'capabilities',
+      command: '(--privileged: every capability kept)',
+      syscall: '(none)',
+      result: 'root inside has every capability root outside has: it can write the host',
+    });
+  } else {
+    steps.push({
+      what: 'capabilities',
+      command: `capsh --caps=${sec.caps.length ? sec.caps.map((c) => `cap_${c.toLowerCase()}`).join(',') + '+eip' : '""'}`,
+      syscall: `prctl(PR_CAPBSET_DROP, …) for each other capability; capset(permitted = effective = 0x${sec.capMaskHex}, inheritable = 0)`,
+      result: `CapEff ${sec.capMaskHex}: ${sec.caps.join(' ') || 'none'}`,
     });
   }
   const shown = command.map((a) => (/[\s'"$]/.test(a) ? `'${a.replace(/'/g, "'\\''")}'` : a)).join(' ');

@@ -12,9 +12,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { NAME_RE } from './cgroup/index.js';
+import { checkName } from './cgroup/index.js';
 import { SandboxError, usageError, wrapSystemError } from './errors.js';
-import { claimName, type LedgerEntry, reclaim, removeEntry, RUN_DIR, selfId, writeEntry } from './ledger.js';
+import { claimName, type LedgerEntry, ownDir, reclaim, removeEntry, RUN_DIR, selfId, writeEntry } from './ledger.js';
 import { native } from './native.js';
 import { type ExplainStep, op, OpKind, type PlanOp, type Propagation } from './plan.js';
 
@@ -73,9 +73,7 @@ export class Workspace {
     }
     const purpose = options.purpose ?? 'workspace';
     const name = options.name ?? `${purpose.split(' ').pop()!.replace(/[^a-z0-9-]/g, '').slice(0, 16) || 'sbx'}-ws-${randomSuffix()}`;
-    if (!NAME_RE.test(name)) {
-      throw usageError(`"${name}" is not a valid workspace name`, 'use 1–32 lowercase letters, digits, "-", "_" or ".", starting with a letter or digit');
-    }
+    checkName(name, 'workspace name');
     claimName(name);
     const ws = new Workspace(name, purpose);
     const entry: LedgerEntry = {
@@ -95,10 +93,10 @@ export class Workspace {
       veths: [],
     };
     // Recorded before the directory exists: a crash from here on leaves nothing unfindable.
-    writeEntry(entry);
+    writeEntry(entry, { exclusive: true });
     installExitHook();
     try {
-      fs.mkdirSync(ws.path, { recursive: true, mode: 0o755 });
+      ownDir(name); // /run/sandbox/<name>: checked, never through a symlink
       ws.explain.push({ what: 'mkdir', command: `mkdir -p ${ws.path}`, syscall: `mkdir("${ws.path}", 0755)` });
       const size = options.tmpfs ?? '64m';
       if (size !== false) {

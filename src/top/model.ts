@@ -1,6 +1,7 @@
 /**
  * What `sandbox top` shows, as plain data: every sandbox on this host (from the ledger, which
- * every `sandbox` process writes to, plus any cgroup under sandbox/ that no entry claims), its
+ * every `sandbox` process writes to, plus any cgroup in the sandboxes' parent, `sandbox/` or
+ * systemd's `sandbox.service`, that no entry claims), its
  * host PID of PID 1, its processes, CPU % from the monitor (cpuUsec deltas over wall time), memory
  * and pids against their limits, and the process tree of one sandbox with each process's host PID
  * and namespace PIDs. The dashboard and the text snapshot render this; neither reads the kernel.
@@ -53,6 +54,8 @@ export interface TopSnapshot {
   /** Date.now() when taken. */
   taken: number;
   layout: string;
+  /** Where the sandboxes' cgroups are on this host (`/sys/fs/cgroup/sandbox`, or systemd's unit). */
+  where: string;
   rows: TopRow[];
   /** CPU % series per sandbox, oldest first (for the chart). */
   cpuSeries: Map<string, number[]>;
@@ -104,7 +107,8 @@ export class TopModel {
   current(): TopSnapshot {
     const rows = this.names.map((name) => this.row(name));
     const cpuSeries = new Map(this.names.map((n) => [n, this.monitor.cpuSeries(n, 1000)]));
-    return { taken: Date.now(), layout: cgroups().layout, rows, cpuSeries };
+    const cg = cgroups();
+    return { taken: Date.now(), layout: cg.layout, where: cg.parents().join(' '), rows, cpuSeries };
   }
 
   private row(name: string): TopRow {

@@ -62,10 +62,17 @@ export async function runLesson(id: string): Promise<LessonOutcome> {
   const { LessonScreen } = await import('./screens/LessonScreen.js');
   const progress = await import('../lessons/progress.js');
   const session = new LessonSession(lesson);
+  let readNotice: string | null = null;
   const controller = new LessonController(lesson, session, {
-    read: progress.readProgress,
+    // The read boundary: checked against this lesson's steps; a file that must not be used throws.
+    read: () => {
+      const r = progress.loadLessonProgress(lesson);
+      readNotice = r.notice;
+      return r.progress;
+    },
     save: progress.saveProgress,
     empty: progress.emptyProgress,
+    notice: () => readNotice,
   });
 
   let signalled: NodeJS.Signals | null = null;
@@ -85,7 +92,8 @@ export async function runLesson(id: string): Promise<LessonOutcome> {
 
   const screen = mountScreen((size) => createElement(LessonScreen, { controller, ...size }));
   controller.start().catch((err: unknown) => {
-    void controller.quit(1, `The lesson could not start: ${(err as Error).message ?? String(err)}`);
+    const hint = err instanceof SandboxError && err.hint ? `\nhint: ${err.hint}` : '';
+    void controller.quit(1, `The lesson could not start: ${(err as Error).message ?? String(err)}${hint}`);
   });
   const exit = await controller.done;
   screen.close();

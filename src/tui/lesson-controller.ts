@@ -19,6 +19,8 @@ export interface ProgressStore {
   read(id: string): LessonProgress | null;
   save(id: string, progress: LessonProgress): void;
   empty(): LessonProgress;
+  /** What the last read found wrong (and kept aside), to show once. */
+  notice?(): string | null;
 }
 
 /** What one step produced in this session (or that it was replayed on resume). */
@@ -181,6 +183,8 @@ export class LessonController {
   /** Reads progress and starts: the intro, or (resuming) rebuilding the earlier steps' sandboxes. */
   async start(): Promise<void> {
     const saved = this.store.read(this.lesson.id);
+    const readNotice = this.store.notice?.() ?? null;
+    if (readNotice) this.set({ notice: readNotice });
     const n = this.steps.length;
     if (saved?.completed) {
       this.progress = this.store.empty();

@@ -6,7 +6,7 @@
 import readline from 'node:readline';
 
 import { LessonSession, loadLesson, missingRequirements } from '../lessons/engine.js';
-import { emptyProgress, readProgress, saveProgress } from '../lessons/progress.js';
+import { emptyProgress, loadLessonProgress, saveProgress } from '../lessons/progress.js';
 import type { Lesson, LessonProgress } from '../lessons/types.js';
 import { formatError } from '../runtime/index.js';
 import { checkLines, logLines, viewLines, wrap } from './text.js';
@@ -62,18 +62,38 @@ export async function runLessonPlain(id: string, options: PlainOptions): Promise
   }
 
   const interactive = !options.auto;
+  let progress: LessonProgress = emptyProgress();
+  if (interactive) {
+    // The read boundary: a progress file that must not be used (a link, not the learner's) stops
+    // here with its path and what to do; one that is not valid is kept aside with a notice.
+    try {
+      const read = loadLessonProgress(lesson);
+      if (read.notice) print(read.notice);
+      progress = read.progress ?? progress;
+    } catch (err) {
+      process.stderr.write(`${formatError(err)}\n`);
+      return 1;
+    }
+  }
+  const save = () => {
+    try {
+      saveProgress(lesson.id, progress);
+    } catch (err) {
+      print(`Your progress could not be saved: ${formatError(err).replace(/^error: /, '')}`);
+    }
+  };
   const prompter = interactive ? new Prompter(options.input ?? process.stdin, out) : null;
-  let progress: LessonProgress = (interactive ? readProgress(lesson.id) : null) ?? emptyProgress();
   const steps = lesson.steps;
   let start = 0;
   if (interactive && progress.completed) {
     print(`You completed "${lesson.title}" before; going through it again (sandbox reset ${lesson.id} forgets it).`);
     progress = emptyProgress();
   } else if (interactive) {
-    start = Math.min(progress.step, steps.length - 1);
+    start = Math.max(0, Math.min(progress.step, steps.length - 1));
   }
 
   const session = new LessonSession(lesson);
+  session.ctx.onProgress = (note) => print(wrap(`… ${note}`, width, '  '));
   let interrupted: NodeJS.Signals | null = null;
   const onSignal = (sig: NodeJS.Signals) => {
     interrupted = sig;
@@ -170,7 +190,7 @@ export async function runLessonPlain(id: string, options: PlainOptions): Promise
           if (step.takeaway) print(`\n${wrap(`✓ ${step.takeaway}`, width)}`);
           if (!progress.done.includes(step.id)) progress.done.push(step.id);
           progress.step = Math.min(i + 1, steps.length - 1);
-          if (interactive) saveProgress(lesson.id, progress);
+          if (interactive) save();
           break;
         }
         print(`\n${wrap(`hint: ${step.hint}`, width)}`);
@@ -192,7 +212,7 @@ export async function runLessonPlain(id: string, options: PlainOptions): Promise
       if (interactive && allPassed) {
         progress.completed = true;
         progress.step = 0;
-        saveProgress(lesson.id, progress);
+        save();
       }
       print(
         `\n${lesson.title}: ${passedChecks} checks passed${failedChecks ? `, ${failedChecks} failed` : ''}.${
@@ -215,7 +235,7 @@ export async function runLessonPlain(id: string, options: PlainOptions): Promise
 export async function pickLessonPlain(out: NodeJS.WritableStream = process.stdout): Promise<string | null> {
   const { COURSE } = await import('../lessons/manifest.js');
   const { readAllProgress, statusOf } = await import('../lessons/progress.js');
-  const progress = readAllProgress();
+  const progress = readAllProgress((m) => out.write(`${m}\n`));
   out.write('Lessons:\n');
   COURSE.forEach((e, i) => out.write(`  ${i + 1}) ${e.title} [${statusOf(progress[e.id] ?? null)}]: ${e.summary}\n`));
   const prompter = new Prompter(process.stdin, out);

@@ -16,6 +16,9 @@
  *    (`expires 1234sec`), which count down by themselves every second on DHCP/SLAAC hosts, and
  *    (b) lines of `sbx-*` devices, for the same reason as above (leftovers() checks ours).
  *  - the hostname and NIS domain name of the host's UTS namespace: verbatim.
+ * The course runs from a student's home that the sandbox's root cannot enter (mode 0700, another
+ * owner: /home/vagrant on Debian 13; see helpers/closed-home.ts), as `sudo sandbox learn` from `~`
+ * does in the lab VM: a process started without a reachable working directory fails there.
  * Needs root; takes minutes (it is the whole course).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -25,6 +28,7 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { closedHome, type ClosedHome } from '../helpers/closed-home.js';
 import { acquireLessonLock, releaseLessonLock } from '../helpers/lesson-lock.js';
 
 import { COURSE } from '../../src/lessons/manifest.js';
@@ -70,6 +74,7 @@ const hasIp = spawnSync('ip', ['-V']).status === 0;
 
 describe.skipIf(!isRoot || !hasIp)('the whole course leaves the host unchanged (needs root; runs every lesson)', () => {
   let state: string;
+  let home: ClosedHome;
   let before: HostState;
   let after: HostState;
   const results: { id: string; code: number | null; seconds: number; tail: string }[] = [];
@@ -77,10 +82,12 @@ describe.skipIf(!isRoot || !hasIp)('the whole course leaves the host unchanged (
   beforeAll(async () => {
     await acquireLessonLock();
     state = fs.mkdtempSync(path.join(os.tmpdir(), 'sandbox-course-'));
+    home = closedHome();
     before = hostState();
     for (const { id } of COURSE) {
       const t0 = performance.now();
       const r = spawnSync(process.execPath, [CLI, 'learn', id, '--auto', '--plain'], {
+        cwd: home.dir,
         encoding: 'utf8',
         timeout: 600_000,
         env: { ...process.env, XDG_STATE_HOME: state },
@@ -99,6 +106,7 @@ describe.skipIf(!isRoot || !hasIp)('the whole course leaves the host unchanged (
   afterAll(() => {
     releaseLessonLock();
     fs.rmSync(state, { recursive: true, force: true });
+    home?.remove();
     console.log(results.map((r) => `${r.id}: exit ${r.code}, ${r.seconds} s`).join('\n'));
   });
 

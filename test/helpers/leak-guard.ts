@@ -1,6 +1,6 @@
 /**
  * Global setup/teardown: after the whole suite, nothing of sandbox's may remain on the host
- * (cgroups under sandbox/, anything under /run/sandbox, mounts there, netns sandbox-*, veths
+ * (cgroups under sandbox/ or systemd's sandbox.service, anything under /run/sandbox, mounts there, netns sandbox-*, veths
  * sbx-*). Leftovers fail the run, listed, so the leaking path gets fixed rather than hidden.
  */
 import { leftovers } from './resources.js';

@@ -1,8 +1,11 @@
 /**
- * Test files that run whole lessons take turns: two copies of cgroups-cpu pinned to the same core,
- * or a fork bomb next to the host-latency probe of another, would make each other's measurements
- * meaningless, and their sandboxes would compete for the same names. A lock directory with the
- * holder's pid (a holder that died is ignored) is enough between the test workers of one run.
+ * Test files that run whole lessons take turns. Two CPU lessons no longer need it to stay off each
+ * other's core (each claims a CPU of its own, src/runtime/cpuclaim.ts, and their checks hold on a
+ * shared one: test/resources/concurrent-learners.test.ts runs two at once on purpose), but a fork
+ * bomb next to another file's lessons still makes the host-latency probe's before/after
+ * comparison noisy, and the whole-course run compares the host's state before and after, which
+ * another file's sandboxes would change. A lock directory with the holder's pid (a holder that
+ * died is ignored) is enough between the test workers of one run.
  */
 import fs from 'node:fs';
 

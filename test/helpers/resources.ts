@@ -6,9 +6,17 @@ const RUN_DIR = '/run/sandbox';
 
 export const isRoot = process.getuid?.() === 0;
 
-/** `sandbox` parent cgroups: /sys/fs/cgroup/sandbox (v2) or /sys/fs/cgroup/<hierarchy>/sandbox (v1). */
+/**
+ * systemd hosts: the unit systemd delegates to sandbox holds the sandboxes' cgroups, and its own
+ * process in `supervisor/` (src/runtime/cgroup/systemd.ts). The unit stays between runs on
+ * purpose (`sandbox cleanup` stops it), so it is no leak; a sandbox cgroup in it is.
+ */
+const SYSTEMD_PARENT = `${CGROUP_ROOT}/system.slice/sandbox.service`;
+const SYSTEMD_SUPERVISOR = 'supervisor';
+
+/** Parent cgroups of sandboxes: /sys/fs/cgroup/sandbox (v2), /sys/fs/cgroup/<hierarchy>/sandbox (v1), systemd's unit. */
 function cgroupParents(): string[] {
-  const candidates = [`${CGROUP_ROOT}/sandbox`];
+  const candidates = [`${CGROUP_ROOT}/sandbox`, SYSTEMD_PARENT];
   for (const e of fs.readdirSync(CGROUP_ROOT, { withFileTypes: true })) {
     if (e.isDirectory()) candidates.push(`${CGROUP_ROOT}/${e.name}/sandbox`);
   }
@@ -105,25 +113,41 @@ export function leftovers(): string[] {
     try {
       children = fs
         .readdirSync(d, { withFileTypes: true })
-        .filter((e) => e.isDirectory())
+        .filter((e) => e.isDirectory() && !(d === SYSTEMD_PARENT && e.name === SYSTEMD_SUPERVISOR))
         .map((e) => e.name);
     } catch {
       continue; // removed meanwhile by another session's last destroy
     }
     for (const c of children) found.push({ line: `cgroup ${d}/${c}`, owner: c, exists: () => fs.existsSync(`${d}/${c}`) });
-    if (children.length === 0) emptyParents.push(d);
+    if (children.length === 0 && d !== SYSTEMD_PARENT) emptyParents.push(d);
   }
   let inside: string[] | null = null;
   let ledger: string[] = [];
   try {
-    inside = fs.readdirSync(RUN_DIR).filter((n) => n !== 'ledger');
+    inside = fs.readdirSync(RUN_DIR).filter((n) => n !== 'ledger' && n !== 'cpu-claims');
     ledger = fs.existsSync(`${RUN_DIR}/ledger`) ? fs.readdirSync(`${RUN_DIR}/ledger`) : [];
   } catch {
     /* no /run/sandbox (or removed meanwhile) */
   }
   for (const n of inside ?? []) found.push({ line: `directory ${RUN_DIR}/${n}`, owner: n, exists: () => fs.existsSync(`${RUN_DIR}/${n}`) });
   for (const f of ledger) {
-    found.push({ line: `ledger entry ${RUN_DIR}/ledger/${f}`, owner: f.replace(/\.json$/, ''), exists: () => fs.existsSync(`${RUN_DIR}/ledger/${f}`) });
+    // NAME.json.PID.tmp: an entry being written (then renamed) by PID; another live process's is not ours.
+    const tmp = /^(.+)\.json\.(\d+)\.tmp$/.exec(f);
+    if (tmp && startTime(Number(tmp[2])) !== null && !descendsFrom(Number(tmp[2]), process.pid)) continue;
+    found.push({ line: `ledger entry ${RUN_DIR}/ledger/${f}`, owner: tmp?.[1] ?? f.replace(/\.json$/, ''), exists: () => fs.existsSync(`${RUN_DIR}/ledger/${f}`) });
+  }
+  // CPU claims (src/runtime/cpuclaim.ts), <cpu>-<pid>-<start>: a live foreign process's is not ours.
+  const claimDir = `${RUN_DIR}/cpu-claims`;
+  let claims: string[] | null = null;
+  try {
+    claims = fs.readdirSync(claimDir);
+  } catch {
+    /* none */
+  }
+  for (const f of claims ?? []) {
+    const m = /^\d+-(\d+)-(\d+)$/.exec(f);
+    if (m && startTime(Number(m[1])) === Number(m[2]) && !descendsFrom(Number(m[1]), process.pid)) continue;
+    found.push({ line: `CPU claim ${claimDir}/${f}`, exists: () => fs.existsSync(`${claimDir}/${f}`) });
   }
   const mounted = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]);
   for (const mp of mounted()) {
@@ -162,12 +186,13 @@ export function leftovers(): string[] {
     }
   };
   const empties = [...(foreign.length === 0 ? emptyParents : [])];
+  if (claims && claims.length === 0) empties.push(claimDir);
   if (inside && foreign.length === 0 && inside.length === 0 && ledger.length === 0) empties.push(RUN_DIR);
   if (empties.length) {
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
     for (const d of empties) {
-      if (d === RUN_DIR ? fs.existsSync(RUN_DIR) && fs.readdirSync(RUN_DIR).every((n) => n === 'ledger' && stillEmpty(`${RUN_DIR}/ledger`)) : stillEmpty(d)) {
-        lines.push(d === RUN_DIR ? `directory ${RUN_DIR} (empty, left behind)` : `cgroup ${d} (empty parent left behind)`);
+      if (d === RUN_DIR ? fs.existsSync(RUN_DIR) && fs.readdirSync(RUN_DIR).every((n) => (n === 'ledger' || n === 'cpu-claims') && stillEmpty(`${RUN_DIR}/${n}`)) : stillEmpty(d)) {
+        lines.push(d === RUN_DIR || d === claimDir ? `directory ${d} (empty, left behind)` : `cgroup ${d} (empty parent left behind)`);
       }
     }
   }
@@ -180,7 +205,7 @@ export function sandboxProcesses(): number[] {
   for (const e of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     try {
-      if (/:\/sandbox\//.test(fs.readFileSync(`/proc/${e}/cgroup`, 'utf8'))) pids.push(Number(e));
+      if (/:\/(sandbox|system\.slice\/sandbox\.service(?!\/supervisor(?:\/|\n|$)))\//.test(fs.readFileSync(`/proc/${e}/cgroup`, 'utf8'))) pids.push(Number(e));
     } catch {
       /* exited */
     }

@@ -76,6 +76,13 @@ describe('parseLine: good lines', () => {
       },
     });
     expect(ok('create n --net --user --rootfs none')).toMatchObject({ config: { namespaces: ['net', 'user'], rootfs: { kind: 'none' } } });
+    expect(ok('create a')).not.toHaveProperty('config.security');
+  });
+
+  it('create takes the security flags of sandbox run', () => {
+    expect(ok('create p --privileged --cap-add sys_admin --cap-add NET_ADMIN,SYS_TIME --cap-drop=CAP_NET_RAW --seccomp unconfined')).toMatchObject({
+      config: { security: { privileged: true, capAdd: ['SYS_ADMIN', 'NET_ADMIN', 'SYS_TIME'], capDrop: ['NET_RAW'], seccomp: 'unconfined' } },
+    });
   });
 
   it('exec takes everything after NAME as the command, -d before it', () => {
@@ -121,6 +128,14 @@ describe('parseLine: every malformed line says what is wrong and shows the usage
     ['create a --bogus', /unknown flag "--bogus"/, 'create NAME'],
     ['create a --pdi', /unknown flag "--pdi" \(did you mean --pid\?\)/, 'create NAME'],
     ['create a --pid=yes', /--pid takes no value/, 'create NAME'],
+    ['create a --privileged=yes', /--privileged takes no value/, 'create NAME'],
+    ['create a --privileged --privileged', /--privileged is given twice/, 'create NAME'],
+    ['create a --cap-add', /--cap-add needs a value/, 'create NAME'],
+    ['create a --cap-add SYS_ADMN', /unknown capability "SYS_ADMN" \(did you mean SYS_ADMIN\?\)/, 'create NAME'],
+    ['create a --cap-drop NET_RAW,', /empty capability name/, 'create NAME'],
+    ['create a --seccomp off', /--seccomp "off": not a seccomp mode/, 'create NAME'],
+    ['create a --seccomp default --seccomp unconfined', /--seccomp is given twice/, 'create NAME'],
+    ['create a --privilegd', /unknown flag "--privilegd" \(did you mean --privileged\?\)/, 'create NAME'],
     ['create a extra', /unexpected argument "extra"/, 'create NAME'],
     ['create a foo=1', /unknown setting "foo"/, 'create NAME'],
     ['create a --hostname', /--hostname needs a value/, 'create NAME'],
@@ -193,8 +208,13 @@ describe('completion', () => {
   });
 
   it('flags and settings not used yet, and --rootfs values', () => {
-    expect(words('create x --p')).toEqual(['--pid', '--pids']);
-    expect(words('create x --pid --p')).toEqual(['--pids']);
+    expect(words('create x --p')).toEqual(['--pid', '--pids', '--privileged']);
+    expect(words('create x --pid --p')).toEqual(['--pids', '--privileged']);
+    expect(words('create x --privileged --p')).toEqual(['--pid', '--pids']);
+    expect(words('create x --seccomp ')).toEqual(['default', 'unconfined']);
+    expect(words('create x --cap-add SYS_A')).toEqual(['SYS_ADMIN']);
+    // --cap-add and --cap-drop may repeat.
+    expect(words('create x --cap-add NET_ADMIN --cap-a')).toEqual(['--cap-add']);
     expect(words('create x pids=5 p')).toEqual([]);
     expect(words('create x --rootfs ')).toEqual(['busybox', 'host', 'none']);
     expect(words('create x --rootfs /pro')).toEqual(['/proc/']);
@@ -205,7 +225,7 @@ describe('completion', () => {
   it('Tab: one candidate completes (with a space), several extend to their common prefix', () => {
     expect(applyCompletion('cre', 3, names)).toEqual({ line: 'create ', cursor: 7, shown: [] });
     expect(applyCompletion('set alpha cpu-w', 15, names)).toEqual({ line: 'set alpha cpu-weight=', cursor: 21, shown: [] });
-    expect(applyCompletion('create x --p', 12, names)).toEqual({ line: 'create x --pid', cursor: 14, shown: ['--pid', '--pids'] });
+    expect(applyCompletion('create x --pi', 13, names)).toEqual({ line: 'create x --pid', cursor: 14, shown: ['--pid', '--pids'] });
     expect(applyCompletion('inspect w', 9, names)).toEqual({ line: 'inspect web ', cursor: 12, shown: [] });
     expect(applyCompletion('zzz', 3, names)).toEqual({ line: 'zzz', cursor: 3, shown: [] });
     // in the middle of a line

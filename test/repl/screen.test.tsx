@@ -84,7 +84,7 @@ describe('the REPL screen', () => {
     const { frame, type, controller } = setup();
     await type('cre', TAB);
     expect(controller.input).toBe('create ');
-    await type('x --p', TAB);
+    await type('x --pi', TAB);
     expect(controller.input).toBe('create x --pid');
     expect(frame()).toMatch(/--pid\s+--pids/);
   });

@@ -18,16 +18,15 @@ import {
   type ForkBomb,
   LatencyProbe,
   measureSpawnLatency,
-  onlineCpus,
   probeCommand,
   quantile,
-  quietestCpu,
   type Sandbox,
   snapshot,
   startForkBomb,
 } from '../../runtime/index.js';
 import { noSandbox, settle, verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
+import { cpuWaiting, pinnedCpu } from '../pinned-cpu.js';
 import type { GaugesView, Lesson, View } from '../types.js';
 
 const PIDS_MAX = 64;
@@ -52,13 +51,12 @@ function fileOf(s: Sandbox, file: string): string {
   return cgroupFile(s.name, file) ?? `${cgroups().describe(s.name)}/${file}`;
 }
 
-/** The sandbox that holds the bomb: sandbox-init as PID 1, pids.max 64, one CPU. */
+/**
+ * The sandbox that holds the bomb: sandbox-init as PID 1, pids.max 64, one CPU: the quietest that
+ * no other session's CPU lesson holds (claimed until the lesson ends, see pinned-cpu.ts).
+ */
 async function contain(ctx: LessonContext): Promise<Sandbox> {
-  let cpu = ctx.state.get('cpu') as number | undefined;
-  if (cpu === undefined) {
-    cpu = await quietestCpu(onlineCpus());
-    ctx.state.set('cpu', cpu);
-  }
+  const cpu = await pinnedCpu(ctx, 'The bomb\'s sandbox is');
   const s = await ctx.sandbox('bomb', { namespaces: ['pid', 'mount'], init: true, limits: { pids: PIDS_MAX, cpus: String(cpu) } });
   for (const e of s.explain.filter((x) => x.what === 'limit')) ctx.log({ command: e.command, syscall: e.syscall, note: e.result });
   return s;
@@ -124,7 +122,7 @@ function gauges(ctx: LessonContext): GaugesView {
     gauges: out,
     caption: s
       ? `${fileOf(s, 'pids.current')} against pids.max; the host probe runs wherever the scheduler puts it, like any program on the host`
-      : 'no sandbox yet',
+      : (cpuWaiting(ctx) ?? 'no sandbox yet'),
   };
 }
 
@@ -164,7 +162,9 @@ export const lesson: Lesson = {
           'pids.current is the number of tasks (processes and threads) in the cgroup right now; a fork or clone that would take it past pids.max fails. The sandbox starts with one: sandbox-init, its PID 1.',
       },
       action: async (ctx) => {
-        ctx.state.set('cpu', await quietestCpu(onlineCpus()));
+        // The CPU first: if another learner's CPU lesson holds them all, the wait comes before the
+        // baseline, which must be measured with the load the bomb will run beside.
+        await pinnedCpu(ctx, 'The bomb\'s sandbox is');
         await measureBaseline(ctx, 'the host without a bomb');
         await contain(ctx);
       },
@@ -340,7 +340,9 @@ export const lesson: Lesson = {
             if (!s) return noSandbox('bomb');
             // (its PID 1 is this program's child: a zombie for the moment until it is collected)
             const n = await settle(() => bombProcesses(s.name), (x) => x === 0, 3000);
-            return verdict(`grep -l sandbox/${s.name} /proc/*/cgroup | wc -l`, '0', String(n));
+            // "sandbox/NAME", or "sandbox.service/NAME" where systemd delegates the sandboxes' parent
+            const where = `${cgroups().parents()[0].split('/').pop()}/${s.name}`;
+            return verdict(`grep -l ${where} /proc/*/cgroup | wc -l`, '0', String(n));
           },
         },
       ],

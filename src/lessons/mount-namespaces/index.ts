@@ -5,10 +5,17 @@
  */
 import fs from 'node:fs';
 
-import { type MountInfo, mountInfo, nsLink, propagationOf } from '../../runtime/index.js';
+import { type MountInfo, mountInfo, nsLink, propagationOf, type SecurityOptions } from '../../runtime/index.js';
 import { noSandbox, readlinkOr, verdict, type Verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
 import type { Lesson, TableView, View } from '../types.js';
+
+/**
+ * Mounting needs CAP_SYS_ADMIN, which a sandbox's payload does not get by default (nor from
+ * Docker): only the commands that mount are given it, and the seccomp filter then allows mount.
+ */
+const MOUNTS: SecurityOptions = { capAdd: ['SYS_ADMIN'] };
+const MOUNTS_NOTE = 'the mount commands run with CAP_SYS_ADMIN (exec --cap-add SYS_ADMIN): a default sandbox may not mount, as in Docker';
 
 const SUBTREES = ['shared', 'slave', 'private'] as const;
 
@@ -128,11 +135,16 @@ export const lesson: Lesson = {
         ws.mkdir('inside');
         ws.mkdir('outside');
         await ctx.sandbox('a', { namespaces: ['pid', 'mount'], rootfs: { kind: 'none' }, init: true });
-        await ctx.exec('a', [
-          'sh',
-          '-c',
-          `mount -t tmpfs -o size=1m made-in-a ${ws.path}/inside && echo "written inside sandbox a" > ${ws.path}/inside/note && ls ${ws.path}/inside`,
-        ]);
+        ctx.log({ note: MOUNTS_NOTE });
+        await ctx.exec(
+          'a',
+          [
+            'sh',
+            '-c',
+            `mount -t tmpfs -o size=1m made-in-a ${ws.path}/inside && echo "written inside sandbox a" > ${ws.path}/inside/note && ls ${ws.path}/inside`,
+          ],
+          { security: MOUNTS },
+        );
         await ctx.host(['ls', '-A', `${ws.path}/inside`]);
         ctx.log({ note: `the host's ls printed nothing: on the host, ${ws.path}/inside is still an empty directory` });
       },
@@ -242,7 +254,7 @@ export const lesson: Lesson = {
         // root. On a host whose / is shared (systemd, the v2 guest), anything b mounted elsewhere
         // would appear on the host; the lesson mounts only under its workspace.
         await ctx.sandbox('b', { namespaces: ['mount'], rootfs: { kind: 'none' }, propagation: 'shared', init: true });
-        await ctx.exec('b', ['sh', '-c', `mount --make-slave ${ws.path}/slave && mount --make-private ${ws.path}/private`]);
+        await ctx.exec('b', ['sh', '-c', `mount --make-slave ${ws.path}/slave && mount --make-private ${ws.path}/private`], { security: MOUNTS });
         await ctx.host(['grep', ws.path, '/proc/self/mountinfo']);
         const b = ctx.get('b')!;
         await ctx.host(['grep', ws.path, `/proc/${b.pid}/mountinfo`]);
@@ -345,11 +357,11 @@ export const lesson: Lesson = {
       action: async (ctx) => {
         const ws = wsPath(ctx);
         if (!ws) throw new Error('the workspace from step 1 is missing');
-        await ctx.exec('b', [
-          'sh',
-          '-c',
-          SUBTREES.map((d) => `mkdir -p ${ws}/${d}/from-b && mount -t tmpfs -o size=1m b-${d} ${ws}/${d}/from-b`).join(' && '),
-        ]);
+        await ctx.exec(
+          'b',
+          ['sh', '-c', SUBTREES.map((d) => `mkdir -p ${ws}/${d}/from-b && mount -t tmpfs -o size=1m b-${d} ${ws}/${d}/from-b`).join(' && ')],
+          { security: MOUNTS },
+        );
         await ctx.host(['grep', 'from-b', '/proc/self/mountinfo']);
       },
       view: mountDiffView('b'),

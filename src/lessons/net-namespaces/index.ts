@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import {
   busyboxPath,
   connectSandboxes,
+  type ExecOptions,
   netLinks,
   nsLink,
   publishNetns,
@@ -23,6 +24,8 @@ import type { Lesson, TableView, View } from '../types.js';
 const NET = '10.200.0.0/24';
 const ADDR = { a: '10.200.0.1', b: '10.200.0.2' } as const;
 const SANDBOX = { namespaces: ['pid', 'mount', 'uts', 'net'] as const, init: true };
+/** For the commands that configure interfaces (ip addr add, ip link set … up). */
+const NET_ADMIN: ExecOptions = { security: { capAdd: ['NET_ADMIN'] } };
 
 /** Routes of the namespace of `pid` as "10.200.0.0/24 dev X" (IPv4, /proc/PID/net/route). */
 function routes(pid: number | 'self'): string[] {
@@ -273,13 +276,18 @@ export const lesson: Lesson = {
       action: async (ctx) => {
         const v = names(ctx);
         if (!v) throw new Error('the veth pair from step 2 is missing');
+        ctx.log({
+          note:
+            "configuring interfaces needs CAP_NET_ADMIN, which a default sandbox (like Docker's) lacks: these ip commands get it " +
+            "(exec --cap-add NET_ADMIN); it reaches only the sandbox's own network namespace",
+        });
         for (const [key, link, addr] of [
           ['a', v[0], ADDR.a],
           ['b', v[1], ADDR.b],
         ] as const) {
-          await ctx.exec(key, ['ip', 'addr', 'add', `${addr}/24`, 'dev', link]);
-          await ctx.exec(key, ['ip', 'link', 'set', link, 'up']);
-          await ctx.exec(key, ['ip', 'link', 'set', 'lo', 'up']);
+          await ctx.exec(key, ['ip', 'addr', 'add', `${addr}/24`, 'dev', link], NET_ADMIN);
+          await ctx.exec(key, ['ip', 'link', 'set', link, 'up'], NET_ADMIN);
+          await ctx.exec(key, ['ip', 'link', 'set', 'lo', 'up'], NET_ADMIN);
         }
         await ctx.exec('a', ['ip', '-br', '-4', 'addr']);
         await ctx.exec('a', ['ip', 'route']);

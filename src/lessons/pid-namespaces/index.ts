@@ -198,10 +198,13 @@ export const lesson: Lesson = {
           'PID namespaces nest: a process is visible, with its own number, in its namespace and in every ancestor. The innermost sleep is PID 1 at the bottom and has a PID at each level up to the host.',
       },
       action: async (ctx) => {
+        // unshare and mount need CAP_SYS_ADMIN, which a default sandbox (like Docker's) lacks.
         const c = await ctx.sandbox('c', {
           namespaces: ['pid', 'mount'],
           command: ['unshare', '--pid', '--fork', '--mount-proc', 'sh', '-c', 'sleep infinity & exec unshare --pid --fork --mount-proc sleep infinity'],
+          security: { capAdd: ['SYS_ADMIN'] },
         });
+        ctx.log({ note: 'sandbox c gets CAP_SYS_ADMIN so that unshare can make PID namespaces (and mount their /proc) inside it' });
         const deep = await settle(() => deepest(ctx), (p) => (p?.nspid.length ?? 0) >= 4);
         if (deep) await ctx.host(['grep', 'NSpid', `/proc/${deep.pid}/status`]);
         ctx.log({ note: `sandbox c's own PID 1 is host PID ${c.pid}; each unshare --pid --fork made one more level below it` });

@@ -8,12 +8,20 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 
-import { DEFAULT_USER_MAP, mountInfo, nsLink } from '../../runtime/index.js';
+import { DEFAULT_USER_MAP, mountInfo, nsLink, type SecurityOptions } from '../../runtime/index.js';
 import { noSandbox, readlinkOr, statusField, verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
 import type { Lesson, TableView, View } from '../types.js';
 
 const MAP = DEFAULT_USER_MAP;
+/**
+ * This lesson is about what a user namespace's root can do by itself, so its sandboxes keep every
+ * capability (no Docker-like drop, no seccomp filter): in a user namespace those capabilities
+ * count over the namespace's own resources only, which is what the steps show.
+ */
+const USERNS_ROOT: SecurityOptions = { privileged: true };
+const USERNS_NOTE =
+  "sandboxes u and v are --privileged: every capability, but inside a user namespace, where they count only over u's own namespaces (the lesson shows what they still cannot reach)";
 const INSIDE_NAME = 'ns-root-was-here';
 const SECRET = 'secret.txt';
 
@@ -97,7 +105,14 @@ export const lesson: Lesson = {
       },
       action: async (ctx) => {
         ctx.workspace('files');
-        const u = await ctx.sandbox('u', { namespaces: ['user', 'pid', 'mount', 'uts'], rootfs: { kind: 'none' }, cwd: '/', init: true });
+        const u = await ctx.sandbox('u', {
+          namespaces: ['user', 'pid', 'mount', 'uts'],
+          rootfs: { kind: 'none' },
+          cwd: '/',
+          init: true,
+          security: USERNS_ROOT,
+        });
+        ctx.log({ note: USERNS_NOTE });
         ctx.explain(u.explain.filter((s) => s.what === 'id-map'));
         await ctx.exec('u', ['id'], opts);
         await ctx.host(['cat', `/proc/${u.pid}/uid_map`]);
@@ -256,7 +271,7 @@ export const lesson: Lesson = {
         const secret = w.writeFile(SECRET, `only the host's root may read this; token ${randomBytes(6).toString('hex')}\n`, 0o600);
         await ctx.host(['stat', '-c', '%U:%G %a %n', secret]);
         await ctx.exec('u', ['sh', '-c', `stat -c '%u:%g %a %n' ${secret}; cat ${secret}`], opts);
-        await ctx.sandbox('v', { namespaces: ['user', 'pid', 'mount'], rootfs: { kind: 'none' }, cwd: '/', init: true });
+        await ctx.sandbox('v', { namespaces: ['user', 'pid', 'mount'], rootfs: { kind: 'none' }, cwd: '/', init: true, security: USERNS_ROOT });
         await ctx.exec('v', ['sh', '-c', 'id -u; hostname "$(hostname)"'], opts);
       },
       view: idView,

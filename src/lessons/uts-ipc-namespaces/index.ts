@@ -161,10 +161,11 @@ export const lesson: Lesson = {
         choices: ["a's only", "a's and the host's", 'all three'],
         answer: 0,
         explanation:
-          "sethostname() writes the caller's UTS namespace. a's root may do that (it has CAP_SYS_ADMIN over a's namespace); b and the host are separate copies that nothing inside a can reach.",
+          "sethostname() writes the caller's UTS namespace. a's root may do that when it holds CAP_SYS_ADMIN over a's namespace (this command is given it: a default sandbox, like Docker's, lacks it); b and the host are separate copies that nothing inside a can reach.",
       },
       action: async (ctx) => {
-        await ctx.exec('a', ['hostname', RENAMED]);
+        ctx.log({ note: 'sethostname() needs CAP_SYS_ADMIN, which a default sandbox does not have: this one command gets it' });
+        await ctx.exec('a', ['hostname', RENAMED], { security: { capAdd: ['SYS_ADMIN'] } });
         await ctx.exec('a', ['uname', '-n']);
         await ctx.exec('b', ['uname', '-n']);
         await ctx.host(['uname', '-n']);

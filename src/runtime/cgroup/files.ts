@@ -4,6 +4,9 @@ import fs from 'node:fs';
 import { SandboxError, usageError, wrapSystemError } from '../errors.js';
 import type { LimitWrite } from './index.js';
 
+/** The parent cgroup of every sandbox where sandbox makes it itself (no systemd). */
+export const CGROUP_PARENT = 'sandbox';
+
 export function readText(file: string): string | null {
   try {
     return fs.readFileSync(file, 'utf8');

@@ -2,12 +2,19 @@
  * cgroups: one interface, two kernels. The layout is read with statfs on /sys/fs/cgroup:
  * cgroup2 magic → unified (v2); a tmpfs with a cgroup2 `unified` mount → hybrid (controllers on
  * v1); otherwise v1. Every sandbox gets a cgroup named after it, `sandbox/<name>`, in each
- * hierarchy it uses; nothing outside `sandbox/` is ever created, changed or removed.
+ * hierarchy it uses; nothing outside `sandbox/` is ever created, changed or removed. On a pure v2
+ * host booted by systemd the parent is not `sandbox/` but the unit systemd delegates to sandbox,
+ * `system.slice/sandbox.service/<name>` (systemd.ts): `dirs()`, `parents()` and `where()` give
+ * the real paths, whatever the layout.
  */
 import fs from 'node:fs';
 
+import { echo, usageError } from '../errors.js';
 import { CGROUP2_SUPER_MAGIC } from '../linux.js';
 import type { Limits } from './limits.js';
+import { initPath } from '../native.js';
+import { CGROUP_PARENT } from './files.js';
+import { CgroupV2Systemd, SUPERVISOR, systemdBooted } from './systemd.js';
 import { CgroupV1 } from './v1.js';
 import { CgroupV2 } from './v2.js';
 
@@ -16,8 +23,8 @@ export { readProcs } from './files.js';
 
 export type CgroupLayout = 'v1' | 'hybrid' | 'v2';
 
-/** The parent cgroup of every sandbox. */
-export const CGROUP_PARENT = 'sandbox';
+/** The parent cgroup of every sandbox where sandbox makes it itself (no systemd). */
+export { CGROUP_PARENT } from './files.js';
 
 /** A kernel file written to apply a limit: what the lesson shows ("cpu.shares = 768"). */
 export interface LimitWrite {
@@ -76,6 +83,20 @@ export interface CgroupDriver {
   remove(name: string): string[];
   /** Names of every sandbox cgroup on the host. */
   list(): string[];
+  /** The directories that hold the sandboxes' cgroups (one per hierarchy on v1). */
+  parents(): string[];
+  /** Where sandboxes' cgroups live on this host and who made that place, for doctor and top. */
+  where(): string;
+  /** The sandbox a cgroup path belongs to, as /proc/PID/cgroup shows it (`/sandbox/NAME/…`), or null. */
+  sandboxOf(cgroupPath: string): string | null;
+  /**
+   * For `sandbox cleanup`: removes an empty parent left behind (the empty `sandbox/`), and with
+   * `stopUnit` stops the systemd unit that holds the parent when no sandbox is in it. Returns what
+   * it removed or stopped, as lines for the report.
+   */
+  tidy(options?: { stopUnit?: boolean }): { cgroups: string[]; units: string[] };
+  /** The systemd unit that holds the sandboxes' cgroups (systemd hosts), absent where sandbox makes its own parent. */
+  readonly unit?: string;
 }
 
 export function detectLayout(root = '/sys/fs/cgroup'): CgroupLayout {
@@ -94,14 +115,82 @@ export function detectLayout(root = '/sys/fs/cgroup'): CgroupLayout {
 
 let cached: CgroupDriver | undefined;
 
-/** The driver for this host's cgroup layout. */
+/**
+ * The driver for this host's cgroup layout: v1 and hybrid hierarchies as they are; pure v2 under
+ * `sandbox/` where nothing else manages the tree, or inside a unit systemd delegates to sandbox
+ * when systemd is PID 1 (systemd.ts).
+ */
 export function cgroups(): CgroupDriver {
   if (!cached) {
     const layout = detectLayout();
-    cached = layout === 'v2' ? new CgroupV2() : new CgroupV1(layout);
+    if (layout !== 'v2') cached = new CgroupV1(layout);
+    else if (systemdBooted()) cached = new CgroupV2Systemd({ pauseCommand: () => [initPath(), '--error-fd', '2', '--status-fd', '2'] });
+    else cached = new CgroupV2();
   }
   return cached;
 }
 
+/** Tests: use this driver from now on (a systemd one over a recording unit manager…); null detects again. */
+export function setCgroupDriver(driver: CgroupDriver | null): void {
+  cached = driver ?? undefined;
+}
+
 /** Valid sandbox names: they become cgroup, directory and netns names. */
 export const NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,31}$/;
+
+/**
+ * Directories of /run/sandbox that belong to no sandbox. A sandbox's files live in
+ * /run/sandbox/<name>, so a sandbox named "ledger" would own the ledger's directory, and removing
+ * it would remove every other session's entries (and the next sweep their live sandboxes). These
+ * names are refused, and sweep() never removes these directories. A new internal directory of
+ * /run/sandbox must be added here.
+ */
+export const INTERNAL_DIRS: readonly string[] = ['ledger', 'cpu-claims'];
+
+/**
+ * Cgroups of sandbox's own beside the sandboxes' (systemd.ts: the unit's `supervisor` leaf): a
+ * sandbox so named would share it, and destroying the sandbox would kill the supervisor.
+ */
+export const INTERNAL_CGROUPS: readonly string[] = [SUPERVISOR];
+
+/**
+ * Files the kernel puts in every cgroup directory (`cgroup.procs`, `cpu.max`, `tasks`…): a sandbox
+ * so named would be a file of the parent cgroup, not a cgroup of its own.
+ */
+const CGROUP_FILE_RE =
+  /^(cgroup|cpu|cpuacct|cpuset|memory|pids|io|blkio|freezer|devices|net_cls|net_prio|perf_event|hugetlb|rdma|misc)\.|^(tasks|notify_on_release|release_agent)$/;
+
+/** Why `name` cannot name a sandbox or workspace (what is wrong, what to do), or null if it can. */
+export function nameProblem(name: string, what = 'sandbox name'): { message: string; hint: string } | null {
+  if (!NAME_RE.test(name)) {
+    return {
+      message: `"${echo(name)}" is not a valid ${what}`,
+      hint: 'use 1–32 lowercase letters, digits, "-", "_" or ".", starting with a letter or digit',
+    };
+  }
+  if (INTERNAL_DIRS.includes(name)) {
+    return {
+      message: `"${name}" is reserved: /run/sandbox/${name} is sandbox's own directory, not a sandbox's`,
+      hint: `choose another name; reserved: ${[...INTERNAL_DIRS, ...INTERNAL_CGROUPS].join(', ')}`,
+    };
+  }
+  if (INTERNAL_CGROUPS.includes(name)) {
+    return {
+      message: `"${name}" is reserved: it is the name of sandbox's own cgroup beside the sandboxes'`,
+      hint: `choose another name; reserved: ${[...INTERNAL_DIRS, ...INTERNAL_CGROUPS].join(', ')}`,
+    };
+  }
+  if (CGROUP_FILE_RE.test(name)) {
+    return {
+      message: `"${name}" is reserved: it is the name of a cgroup file (${CGROUP_PARENT}/${name} would be a kernel file, not a cgroup)`,
+      hint: 'choose a name that does not start with a controller name and a dot (cgroup., cpu., memory.…)',
+    };
+  }
+  return null;
+}
+
+/** Throws a usage error if `name` cannot name a sandbox (see nameProblem). */
+export function checkName(name: string, what = 'sandbox name'): void {
+  const p = nameProblem(name, what);
+  if (p) throw usageError(p.message, p.hint, 'E_USAGE');
+}

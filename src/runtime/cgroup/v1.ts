@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 
 import type { CgroupDriver, CgroupLayout, CgroupUsage, LimitWrite } from './index.js';
-import { CGROUP_PARENT } from './index.js';
 import {
+  CGROUP_PARENT,
   ensureDir,
   missingController,
   readKeyed,
@@ -84,7 +84,51 @@ export class CgroupV1 implements CgroupDriver {
     return this.dirs(name).some((d) => fs.existsSync(d));
   }
 
+  parents(): string[] {
+    return this.hierarchies().map((m) => `${m}/${CGROUP_PARENT}`);
+  }
+
+  where(): string {
+    return `/sys/fs/cgroup/{${this.controllers.join(',')}}/${CGROUP_PARENT} (made by sandbox at first need, removed when empty)`;
+  }
+
+  sandboxOf(cgroupPath: string): string | null {
+    const prefix = `/${CGROUP_PARENT}/`;
+    return cgroupPath.startsWith(prefix) ? cgroupPath.slice(prefix.length).split('/')[0] || null : null;
+  }
+
+  tidy(): { cgroups: string[]; units: string[] } {
+    const removed: string[] = [];
+    for (const parent of this.parents()) {
+      let children: string[];
+      try {
+        children = fs.readdirSync(parent, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+      } catch {
+        continue;
+      }
+      if (children.length > 0) continue;
+      try {
+        fs.rmdirSync(parent);
+        removed.push(parent);
+      } catch {
+        /* a sandbox appeared meanwhile */
+      }
+    }
+    return { cgroups: removed, units: [] };
+  }
+
   create(name: string): string[] {
+    try {
+      return this.createIn(name);
+    } catch (err) {
+      // No empty `sandbox/` is left in a hierarchy where the failure stopped us (the caller's
+      // undo removes the sandbox's own directories in the others, and their parents with them).
+      this.tidy();
+      throw err;
+    }
+  }
+
+  private createIn(name: string): string[] {
     const created: string[] = [];
     for (const mount of this.hierarchies()) {
       const parent = `${mount}/${CGROUP_PARENT}`;

@@ -1,14 +1,17 @@
 /**
- * cgroup v2 (unified): one hierarchy at /sys/fs/cgroup. A sandbox named NAME is
- * /sys/fs/cgroup/sandbox/NAME. Controllers reach it only when every ancestor lists them in
- * cgroup.subtree_control, so the root and `sandbox/` enable the ones sandboxes use.
+ * cgroup v2 (unified): one hierarchy at /sys/fs/cgroup. Where nothing else manages the tree (no
+ * systemd: CI's guest, containers) a sandbox named NAME is /sys/fs/cgroup/sandbox/NAME, and
+ * sandbox itself enables the controllers it uses in the root's and `sandbox/`'s
+ * cgroup.subtree_control (a controller reaches a cgroup only when every ancestor lists it there).
+ * With systemd as PID 1 the parent is a unit systemd delegates to sandbox instead (systemd.ts):
+ * the same shape, another base, and nothing written above it.
  */
 import fs from 'node:fs';
 
 import { wrapSystemError } from '../errors.js';
 import type { CgroupDriver, CgroupLayout, CgroupUsage, LimitWrite } from './index.js';
-import { CGROUP_PARENT } from './index.js';
 import {
+  CGROUP_PARENT,
   ensureDir,
   missingController,
   readKeyed,
@@ -24,22 +27,63 @@ import { CPU_PERIOD_US, type Limits } from './limits.js';
 
 const WANTED = ['cpu', 'cpuset', 'memory', 'pids'];
 
+/**
+ * How often create() tries again when a controller vanished from a parent's subtree_control (or
+ * the parent itself was removed by another session), and the pause before each new try:
+ * 5, 10, 20 … 200 ms, about 1.3 s in all.
+ */
+export const CREATE_ATTEMPTS = 12;
+export function retryPause(attempt: number): number {
+  return Math.min(200, 5 * 2 ** attempt);
+}
+
+/** The controller whose `+name` write failed, on the error that enableControllers threw. */
+interface EnableFailure {
+  controller?: string;
+  dir?: string;
+}
+
+function errCode(err: unknown): string | undefined {
+  return (err as { code?: string } | null)?.code;
+}
+
 export class CgroupV2 implements CgroupDriver {
   readonly version = 2 as const;
   readonly layout: CgroupLayout = 'v2';
   readonly procKey = '';
   readonly controllers: string[];
-  private readonly root: string;
-  private readonly parent: string;
+  protected readonly root: string;
+  /** The directory that holds every sandbox's cgroup. */
+  protected readonly parent: string;
 
-  constructor(root = '/sys/fs/cgroup') {
+  constructor(root = '/sys/fs/cgroup', parent = `${root}/${CGROUP_PARENT}`) {
     this.root = root;
-    this.parent = `${root}/${CGROUP_PARENT}`;
+    this.parent = parent;
     const available = (readText(`${root}/cgroup.controllers`) ?? '').trim().split(/\s+/);
     this.controllers = WANTED.filter((c) => available.includes(c));
   }
 
-  private dir(name: string): string {
+  parents(): string[] {
+    return [this.parent];
+  }
+
+  where(): string {
+    return `${this.parent} (made by sandbox at first need, removed when empty)`;
+  }
+
+  sandboxOf(cgroupPath: string): string | null {
+    const rel = this.parent.slice(this.root.length);
+    if (!cgroupPath.startsWith(`${rel}/`)) return null;
+    const name = cgroupPath.slice(rel.length + 1).split('/')[0];
+    return name && this.isSandboxName(name) ? name : null;
+  }
+
+  /** A child of the parent that is a sandbox's (the systemd layout keeps its own process in one that is not). */
+  protected isSandboxName(name: string): boolean {
+    return name.length > 0;
+  }
+
+  protected dir(name: string): string {
     return `${this.parent}/${name}`;
   }
 
@@ -55,37 +99,114 @@ export class CgroupV2 implements CgroupDriver {
     return fs.existsSync(this.dir(name));
   }
 
-  /** Adds the controllers sandboxes use to a cgroup's subtree_control, leaving the others alone. */
-  private enableControllers(dir: string): void {
-    const enabled = (readText(`${dir}/cgroup.subtree_control`) ?? '').trim().split(/\s+/);
-    for (const c of this.controllers) {
-      if (enabled.includes(c)) continue;
-      try {
-        fs.writeFileSync(`${dir}/cgroup.subtree_control`, `+${c}`);
-      } catch (err) {
-        throw wrapSystemError(err, {
-          what: `enabling the ${c} controller in ${dir}/cgroup.subtree_control`,
-          step: 'cgroup',
-          path: `${dir}/cgroup.subtree_control`,
-        });
+  /**
+   * Enables every controller sandboxes use for the children of each of `dirs`, top-down: a
+   * controller can be enabled in a cgroup only while its parent enables it. The writes go back
+   * to back through descriptors opened beforehand, because another writer of the top cgroup's
+   * subtree_control (a service manager re-applying its own settings) may take a controller back
+   * between two of them, and the fewer instructions between them, the rarer that is; once the
+   * last cgroup enables it, the one above cannot drop it (EBUSY). One write per cgroup: the kernel
+   * checks every `+name` first and enables all or none; names already enabled are no-ops.
+   */
+  protected enableControllers(dirs: string[]): void {
+    if (this.controllers.length === 0) return;
+    const line = this.controllers.map((c) => `+${c}`).join(' ');
+    const fds: number[] = [];
+    let failed = -1;
+    try {
+      for (const d of dirs) fds.push(fs.openSync(`${d}/cgroup.subtree_control`, 'w'));
+      for (let quick = 0; ; quick++) {
+        try {
+          for (failed = 0; failed < fds.length; failed++) fs.writeSync(fds[failed], line);
+          return;
+        } catch (err) {
+          if (errCode(err) !== 'ENOENT' || quick >= 2) throw err;
+        }
       }
+    } catch (err) {
+      const dir = dirs[failed < 0 ? fds.length : failed] ?? dirs[0];
+      // ENOENT: a controller the cgroup does not offer (its parent stopped enabling it), or the
+      // cgroup itself is gone (another session removed the empty parent).
+      const offered = readText(`${dir}/cgroup.controllers`)?.trim().split(/\s+/);
+      const controller = offered ? this.controllers.find((c) => !offered.includes(c)) : undefined;
+      const file = `${dir}/cgroup.subtree_control`;
+      const what = controller ? `enabling the ${controller} controller in ${file}` : `enabling ${this.controllers.join(', ')} in ${file}`;
+      throw Object.assign(wrapSystemError(err, { what, step: 'cgroup', path: file }), { controller, dir } satisfies EnableFailure);
+    } finally {
+      for (const fd of fds) fs.closeSync(fd);
     }
   }
 
+  /**
+   * Makes the parent exist with every controller sandboxes use enabled for its children. Here
+   * sandbox is the only writer of the tree: it enables them in the root, then in `sandbox/`.
+   */
+  protected prepareParent(): void {
+    ensureDir(this.parent);
+    this.enableControllers([this.root, this.parent]);
+  }
+
+  /**
+   * Creates the sandbox's cgroup. Two things can undo a step between the parent's preparation and
+   * the mkdir: another session removes the empty parent when its last sandbox goes (ENOENT), and
+   * another program that manages the root's subtree_control takes a controller back (the next
+   * `+controller` write below it fails with ENOENT). Both are retried after a pause, starting
+   * again from the top, which re-enables the controller. Once `sandbox/` has a controller in its
+   * own subtree_control the root cannot drop it (EBUSY), so a cgroup that was made keeps its
+   * limits. If it still fails, the empty parent is not left behind and the error says why.
+   */
   create(name: string): string[] {
     const dir = this.dir(name);
-    for (let attempt = 0; ; attempt++) {
+    const t0 = performance.now();
+    let last: unknown;
+    for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
+      if (attempt > 0) sleepSync(retryPause(attempt - 1));
       try {
-        this.enableControllers(this.root);
-        ensureDir(this.parent);
-        this.enableControllers(this.parent);
+        this.prepareParent();
         return ensureDir(dir) ? [dir] : [];
       } catch (err) {
-        // Another session removes the parent when its last sandbox goes: if that happened
-        // between two of these steps, start again.
-        if ((err as { code?: string }).code !== 'ENOENT' || attempt > 4) throw err;
+        last = err;
+        if (errCode(err) !== 'ENOENT' && errCode(err) !== 'EBUSY') break;
       }
     }
+    this.removeEmptyParent();
+    throw this.createError(name, last, Math.round(performance.now() - t0));
+  }
+
+  /** The error create() gives up with: which controller kept disappearing, and where. */
+  protected createError(name: string, err: unknown, ms: number): unknown {
+    const failure = err as (EnableFailure & { code?: string; hint?: string; message?: string }) | null;
+    if (!failure?.controller || failure.code !== 'ENOENT') return err;
+    // `+c` fails in a cgroup whose own cgroup.controllers lacks c: its parent no longer enables it.
+    const dir = failure.dir ?? this.root;
+    const upper = dir === this.root ? this.root : dir.slice(0, dir.lastIndexOf('/'));
+    failure.message =
+      `creating the cgroup of sandbox ${name}: the ${failure.controller} controller kept disappearing from ` +
+      `${upper}/cgroup.subtree_control (${CREATE_ATTEMPTS} tries over ${ms} ms); ${failure.message}`;
+    failure.hint = this.vanishedHint(failure.controller, upper);
+    return failure;
+  }
+
+  protected vanishedHint(controller: string, upper: string): string {
+    return (
+      `another program manages ${upper} and takes "${controller}" back (a service manager, or a loop writing -${controller}); ` +
+      `check ${upper}/cgroup.subtree_control, stop that program or loop, and run the command again`
+    );
+  }
+
+  /** Removes the parent if no sandbox is in it; true if it did. */
+  protected removeEmptyParent(): boolean {
+    try {
+      fs.rmdirSync(this.parent);
+      return true;
+    } catch {
+      return false; // other sandboxes still live there, or it is already gone
+    }
+  }
+
+  tidy(_options: { stopUnit?: boolean } = {}): { cgroups: string[]; units: string[] } {
+    const removed = fs.existsSync(this.parent) && this.list().length === 0 && this.removeEmptyParent();
+    return { cgroups: removed ? [this.parent] : [], units: [] };
   }
 
   private need(controller: string, limit: string): void {
@@ -200,11 +321,7 @@ export class CgroupV2 implements CgroupDriver {
 
   remove(name: string): string[] {
     const removed = rmdirRetry(this.dir(name)) ? [this.dir(name)] : [];
-    try {
-      fs.rmdirSync(this.parent);
-    } catch {
-      /* other sandboxes still live there, or it is already gone */
-    }
+    this.removeEmptyParent();
     return removed;
   }
 
@@ -212,7 +329,7 @@ export class CgroupV2 implements CgroupDriver {
     try {
       return fs
         .readdirSync(this.parent, { withFileTypes: true })
-        .filter((e) => e.isDirectory())
+        .filter((e) => e.isDirectory() && this.isSandboxName(e.name))
         .map((e) => e.name)
         .sort();
     } catch {

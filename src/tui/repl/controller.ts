@@ -75,6 +75,7 @@ export class ReplController {
     session.onChange(() => this.refresh());
     this.append('sandbox repl: create, start, exec, enter, set, inspect, stop, destroy sandboxes. help lists the commands.', 'info');
     this.append('Everything here is real: namespaces and cgroups on this kernel. Leaving destroys every sandbox created here.', 'info');
+    history.onProblem((t) => this.append(t, 'notice'));
   }
 
   subscribe = (fn: () => void): (() => void) => {

@@ -72,8 +72,10 @@ describe.skipIf(!isRoot || !hasIp)('network namespaces and veth pairs (needs roo
     expect(netLinks('self')).toEqual(hostBefore);
 
     // the pair works: addresses in a private test range, a ping across
-    await a.execOutput(['sh', '-c', `ip addr add 10.200.9.1/24 dev ${names[0]} && ip link set ${names[0]} up`]);
-    await b.execOutput(['sh', '-c', `ip addr add 10.200.9.2/24 dev ${names[1]} && ip link set ${names[1]} up`]);
+    // Configuring interfaces needs CAP_NET_ADMIN (not in the default set).
+    const netAdmin = { security: { capAdd: ['NET_ADMIN'] } } as const;
+    await a.execOutput(['sh', '-c', `ip addr add 10.200.9.1/24 dev ${names[0]} && ip link set ${names[0]} up`], netAdmin);
+    await b.execOutput(['sh', '-c', `ip addr add 10.200.9.2/24 dev ${names[1]} && ip link set ${names[1]} up`], netAdmin);
     const ping = await a.execOutput(['busybox', 'ping', '-c', '1', '-W', '2', '10.200.9.2']);
     expect(ping.status.code).toBe(0);
 

@@ -81,6 +81,8 @@ describe.skipIf(!isRoot)('sandboxes (needs root: real namespaces)', () => {
       namespaces: ['pid', 'mount'],
       command: ['unshare', '--pid', '--fork', '--mount-proc', 'unshare', '--pid', '--fork', '--mount-proc', 'sleep', '60'],
       stdio: 'ignore',
+      // unshare and mount inside need CAP_SYS_ADMIN (not in the default set).
+      security: { capAdd: ['SYS_ADMIN'] },
     });
     const deepest = await until(() => {
       const snap = snapshot({ namespaces: ['pid'] });

@@ -1,0 +1,157 @@
+/**
+ * The progress file is the learner's to edit or break: every field is validated where it is read,
+ * a bad file is kept aside (progress.json.bad-<timestamp>) and the lessons it spoiled start
+ * afresh, with one line saying so.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import {
+  emptyProgress,
+  lessonProblem,
+  loadLessonProgress,
+  parseProgress,
+  PROGRESS_MAX_BYTES,
+  readAllProgress,
+  readProgress,
+  saveProgress,
+} from '../../src/lessons/progress.js';
+import type { LessonProgress } from '../../src/lessons/types.js';
+
+const good: LessonProgress = { step: 1, done: ['first'], completed: false, predictions: { first: { choice: 1, correct: true } }, updated: '2026-12-01T00:00:00.000Z' };
+const file = (lessons: Record<string, unknown>) => JSON.stringify({ version: 1, lessons });
+
+describe('parseProgress', () => {
+  it('keeps a valid file as it is', () => {
+    const p = parseProgress(file({ a: good }));
+    expect(p.problems).toEqual([]);
+    expect({ ...p.lessons }).toEqual({ a: good });
+  });
+
+  it.each([
+    ['"predictions": null', { ...good, predictions: null }, /"predictions" is not an object/],
+    ['a negative step', { ...good, step: -5 }, /step -5 is out of range/],
+    ['a huge step', { ...good, step: 1e12 }, /step 1000000000000 is out of range/],
+    ['a fractional step', { ...good, step: 1.5 }, /step 1.5 is out of range/],
+    ['a step as a string', { ...good, step: '3' }, /step "3" is out of range/],
+    ['done not a list', { ...good, done: 'first' }, /"done" is not a list/],
+    ['done with a non-id', { ...good, done: [3] }, /"done" is not a list/],
+    ['completed not a boolean', { ...good, completed: 'yes' }, /"completed"/],
+    ['a prediction with a bad choice', { ...good, predictions: { first: { choice: -1, correct: true } } }, /prediction "first"/],
+    ['a prediction without correct', { ...good, predictions: { first: { choice: 1 } } }, /prediction "first"/],
+    ['updated missing', { ...good, updated: undefined }, /"updated"/],
+    ['an entry that is not an object', 7, /not an object/],
+  ])('drops a lesson with %s, keeps the others', (_what, bad, problem) => {
+    const p = parseProgress(file({ a: good, b: bad }));
+    expect(p.whole).toBe(false);
+    expect(p.dropped).toEqual(['b']);
+    expect(p.problems.join()).toMatch(problem);
+    expect({ ...p.lessons }).toEqual({ a: good });
+  });
+
+  it.each([
+    ['invalid JSON', '{"version":1,'],
+    ['an empty file', ''],
+    ['JSON null', 'null'],
+    ['another version', JSON.stringify({ version: 2, lessons: {} })],
+    ['lessons as a list', JSON.stringify({ version: 1, lessons: [] })],
+    ['too many lessons', file(Object.fromEntries(Array.from({ length: 501 }, (_, i) => [`l${i}`, good])))],
+  ])('rejects the whole file with %s', (_what, text) => {
+    const p = parseProgress(text);
+    expect(p.whole).toBe(true);
+    expect(p.problems).toHaveLength(1);
+    expect(Object.keys(p.lessons)).toEqual([]);
+  });
+
+  it('an id like __proto__ or constructor reaches no prototype', () => {
+    const p = parseProgress(`{"version":1,"lessons":{"__proto__":${JSON.stringify(good)},"constructor":${JSON.stringify(good)}}}`);
+    expect(Object.getPrototypeOf(p.lessons)).toBeNull();
+    expect(p.lessons.toString).toBeUndefined();
+    expect(Object.keys(p.lessons).sort()).toEqual(['__proto__', 'constructor']);
+  });
+});
+
+describe('lessonProblem (checked against the lesson itself)', () => {
+  const lesson = { steps: [{ id: 'first', prediction: { choices: ['x', 'y'] } }, { id: 'second' }] } as never;
+  it('accepts what fits the lesson', () => expect(lessonProblem(good, lesson)).toBeNull());
+  it('refuses a step past the end, an unknown step, a choice not offered', () => {
+    expect(lessonProblem({ ...good, step: 2 }, lesson)).toMatch(/step 3 of a 2-step lesson/);
+    expect(lessonProblem({ ...good, done: ['third'] }, lesson)).toMatch(/unknown step "third"/);
+    expect(lessonProblem({ ...good, predictions: { first: { choice: 5, correct: false } } }, lesson)).toMatch(/not one of the choices/);
+    expect(lessonProblem({ ...good, predictions: { second: { choice: 0, correct: false } } }, lesson)).toMatch(/not one of the choices/);
+  });
+});
+
+describe('a bad progress file on disk', () => {
+  let dir: string;
+  let progressFile: string;
+  const saved = { ...process.env };
+  const backups = () => fs.readdirSync(path.join(dir, 'sandbox')).filter((f) => f.startsWith('progress.json.bad-'));
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandbox-progress-'));
+    process.env.XDG_STATE_HOME = dir;
+    delete process.env.SUDO_USER;
+    fs.mkdirSync(path.join(dir, 'sandbox'));
+    progressFile = path.join(dir, 'sandbox', 'progress.json');
+  });
+  afterEach(() => {
+    process.env = { ...saved };
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('invalid JSON: kept aside, every lesson starts afresh, said once in one line', () => {
+    fs.writeFileSync(progressFile, '{"version":1, "lessons": {');
+    const notices: string[] = [];
+    expect({ ...readAllProgress((m) => notices.push(m)) }).toEqual({});
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).not.toContain('\n');
+    expect(notices[0]).toMatch(/was not valid \(it is not valid JSON\); it is kept as .*progress\.json\.bad-\d{8}T\d{9}Z; every lesson starts afresh/);
+    expect(backups()).toHaveLength(1);
+    expect(fs.readFileSync(path.join(dir, 'sandbox', backups()[0]), 'utf8')).toBe('{"version":1, "lessons": {');
+    expect(fs.existsSync(progressFile)).toBe(false);
+    // The next read finds nothing wrong: no second copy, no second message.
+    readAllProgress((m) => notices.push(m));
+    expect(notices).toHaveLength(1);
+    saveProgress('a', emptyProgress());
+    expect(readProgress('a')).toMatchObject({ step: 0 });
+  });
+
+  it('"predictions": null in one lesson: that lesson starts afresh, the others are kept, the file is repaired', () => {
+    const text = file({ a: good, b: { ...good, predictions: null } });
+    fs.writeFileSync(progressFile, text);
+    const notices: string[] = [];
+    const all = readAllProgress((m) => notices.push(m));
+    expect({ ...all }).toEqual({ a: good });
+    expect(notices[0]).toMatch(/"b": "predictions" is not an object\); it is kept as .*; "b" starts afresh/);
+    expect(fs.readFileSync(path.join(dir, 'sandbox', backups()[0]), 'utf8')).toBe(text);
+    expect(parseProgress(fs.readFileSync(progressFile, 'utf8')).problems).toEqual([]);
+    expect(readProgress('b')).toBeNull();
+  });
+
+  it('a huge file is not read: kept aside, quickly', () => {
+    fs.writeFileSync(progressFile, Buffer.alloc(PROGRESS_MAX_BYTES * 4, 0x20));
+    const t0 = Date.now();
+    const notices: string[] = [];
+    expect({ ...readAllProgress((m) => notices.push(m)) }).toEqual({});
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(notices[0]).toMatch(/larger than 1048576 bytes/);
+    expect(backups()).toHaveLength(1);
+  });
+
+  it('a step out of range for the lesson: the lesson starts afresh with a message, never "step -4"', () => {
+    const lesson = { id: 'two-steps', steps: [{ id: 'first', prediction: { choices: ['x', 'y'] } }, { id: 'second' }] } as never;
+    fs.writeFileSync(progressFile, file({ 'two-steps': { ...good, step: 40 }, other: good }));
+    const r = loadLessonProgress(lesson);
+    expect(r.progress).toBeNull();
+    expect(r.notice).toMatch(/"two-steps": step 41 of a 2-step lesson\); it is kept as .*; "two-steps" starts afresh/);
+    expect(readProgress('other')).toEqual(good);
+    expect(backups()).toHaveLength(1);
+    // A valid entry comes back as saved.
+    fs.writeFileSync(progressFile, file({ 'two-steps': good }));
+    expect(loadLessonProgress(lesson)).toEqual({ progress: good, notice: null });
+  });
+});
