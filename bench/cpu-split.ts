@@ -14,7 +14,8 @@
  */
 import os from 'node:os';
 
-import { cgroups, claimQuietestCpu, describeHolders, measureCpu, Sandbox } from '../src/runtime/index.js';
+import { cgroups, describeHolders, measureCpu, Sandbox } from '../src/runtime/index.js';
+import { claimBenchCpu } from './cpu-claim.js';
 
 const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? 5);
 const TARGET = [25, 75] as const;
@@ -25,15 +26,7 @@ async function main(): Promise<void> {
     process.stderr.write('bench:cpu-split needs root (it creates cgroups): run it with sudo\n');
     process.exit(1);
   }
-  let told = -Infinity;
-  const claimed = await claimQuietestCpu({
-    purpose: 'bench cpu-split',
-    onWait: (holders, waited) => {
-      if (waited - told < 10_000) return;
-      told = waited;
-      process.stderr.write(`every CPU is held by another CPU lesson or benchmark (${describeHolders(holders)}): waiting, ${Math.round(waited / 1000)} s so far…\n`);
-    },
-  });
+  const claimed = await claimBenchCpu('bench cpu-split');
   const cpu = claimed.cpu;
   const made: Sandbox[] = [];
   const cleanup = async () => {

@@ -25,10 +25,10 @@ import {
   type ForkBomb,
   LatencyProbe,
   measureSpawnLatency,
-  claimQuietestCpu,
   describeHolders,
   quantile,
 } from '../src/runtime/index.js';
+import { claimBenchCpu } from './cpu-claim.js';
 
 const PIDS = Number(process.env.BENCH_PIDS ?? 64);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -103,15 +103,7 @@ async function main(): Promise<void> {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => void (live ? live.dispose() : Promise.resolve()).finally(() => process.exit(130)));
   }
-  let told = -Infinity;
-  const claimed = await claimQuietestCpu({
-    purpose: 'bench fork-bomb',
-    onWait: (holders, waited) => {
-      if (waited - told < 10_000) return;
-      told = waited;
-      process.stderr.write(`every CPU is held by another CPU lesson or benchmark (${describeHolders(holders)}): waiting, ${Math.round(waited / 1000)} s so far…\n`);
-    },
-  });
+  const claimed = await claimBenchCpu('bench fork-bomb');
   const cpu = claimed.cpu;
   const rounds: Round[] = [];
   try {
