@@ -21,6 +21,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { isRoot, leftovers } from '../helpers/resources.js';
+import { prng } from '../helpers/prng.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const CLI = `${ROOT}/dist/cli.js`;
@@ -32,18 +33,6 @@ const WORKERS = 2;
 /** A worker is replaced after this many runs: every fresh import of cli.js stays in memory. */
 const RECYCLE = 1000;
 const TIMEOUT_MS = 5000;
-
-/** mulberry32: small, fast, reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const rand = prng(SEED);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];

@@ -17,22 +17,11 @@ import { PROMPT, runScript } from '../../src/repl/script.js';
 import { ReplSession } from '../../src/repl/session.js';
 import type { Limits } from '../../src/runtime/cgroup/limits.js';
 import { isRoot, leftovers } from '../helpers/resources.js';
+import { prng } from '../helpers/prng.js';
 
 const SEED = Number(process.env.SEED ?? 0x5eed);
 const LINES = Math.max(10_000, Number(process.env.FUZZ_LINES ?? 10_000));
 const STARTABLE = ['fz-a', 'fz-b', 'fz-c'];
-
-/** mulberry32: small, fast, reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CORPUS = [
   'create fz-a',
