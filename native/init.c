@@ -106,6 +106,9 @@ int main(int argc, char **argv) {
   if (!cmd) {
     prctl(PR_SET_NAME, (unsigned long)"sandbox-pause", 0, 0, 0);
     close(errfd);
+    /* A session of its own, begun inside the PID namespace: CRIU (checkpoint) refuses a tree
+     * whose session leader is outside it. A pause PID 1 has no terminal, so nothing is lost. */
+    if (getpid() == 1) setsid();
     for (;;) {
       siginfo_t si;
       int sig = sigwaitinfo(&all, &si);

@@ -24,7 +24,9 @@ export async function learnCommand(id: string | undefined, opts: LearnOptions): 
   }
   const plain = opts.auto || wantsPlain(opts);
   if (plain) {
-    if (!opts.auto && !process.stdin.isTTY) {
+    // Answers come from a pipe only when asked for with --plain (a script driving the lesson);
+    // otherwise a lesson started without a terminal would just wait, or quit at once.
+    if (!opts.auto && !opts.plain && !process.stdin.isTTY) {
       process.stderr.write(
         'error: sandbox learn asks you questions, but there is no terminal to answer on\n' +
           `hint: run every step without asking with: sandbox learn ${id ?? COURSE[0].id} --auto --plain\n`,

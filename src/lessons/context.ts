@@ -162,6 +162,18 @@ export class LessonContext {
     return ws;
   }
 
+  /** Every live workspace of this lesson, by key. */
+  allWorkspaces(): [string, Workspace][] {
+    return [...this.workspaces].filter(([, w]) => !w.isDestroyed);
+  }
+
+  /** Removes workspace `key` (and everything mounted in it), if it exists. */
+  destroyWorkspace(key: string): void {
+    const w = this.workspaces.get(key);
+    if (w && !w.isDestroyed) w.destroy();
+    this.workspaces.delete(key);
+  }
+
   /** The workspace created as `key`, if it exists. */
   getWorkspace(key: string): Workspace | undefined {
     const w = this.workspaces.get(key);

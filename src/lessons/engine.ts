@@ -7,9 +7,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { busyboxPath, cgroups, echo, PACKAGE_ROOT, requireFilesystem, SandboxError } from '../runtime/index.js';
+import { ChallengeRun } from './challenge.js';
 import { LessonContext } from './context.js';
 import { COURSE, type CourseEntry } from './manifest.js';
-import type { CheckResult, Lesson, LogEntry, Requirement } from './types.js';
+import type { CheckResult, Lesson, LogEntry, Requirement, Step } from './types.js';
 
 const CHECK_TIMEOUT_MS = 15_000;
 const ACTION_TIMEOUT_MS = 120_000;
@@ -70,6 +71,10 @@ export function lintLesson(lesson: Lesson): string[] {
     ids.add(s.id);
     if (!s.prose?.trim()) problems.push(`${where}: no prose (add "## ${s.id}" to prose.md)`);
     if (!s.hint.trim()) problems.push(`${where}: no hint`);
+    if (s.challenge) {
+      problems.push(...lintChallenge(s).map((p) => `${where}: ${p}`));
+      continue;
+    }
     if (s.checks.length === 0) problems.push(`${where}: no checks: every step proves something about the kernel`);
     if (s.checks.length && !s.action) problems.push(`${where}: checks without an action cannot fail when the action is skipped`);
     if (s.prediction) {
@@ -79,6 +84,44 @@ export function lintLesson(lesson: Lesson): string[] {
     }
   }
   return problems;
+}
+
+/** Problems with a challenge step (empty = fine). */
+export function lintChallenge(s: Step): string[] {
+  const c = s.challenge!;
+  const out: string[] = [];
+  if (s.action || s.prediction || s.checks.length) out.push('a challenge step has no action, prediction or checks of its own (they belong to the challenge)');
+  if (!c.goal.trim()) out.push('the challenge has no goal');
+  if (!c.tools.length) out.push('the challenge names no tools');
+  if (!c.checks.length && !c.questions?.length) out.push('the challenge has neither checks nor questions');
+  if (!c.solution.length) out.push('the challenge has no reference solution');
+  if (!c.hints.length) out.push('the challenge has no hints');
+  const general = c.hints.filter((h) => !h.when);
+  if (general.length > 1) out.push('at most one hint without a condition');
+  if (general.length === 1 && c.hints[c.hints.length - 1].when) out.push('the hint without a condition comes last');
+  const qids = new Set<string>();
+  for (const q of c.questions ?? []) {
+    if (qids.has(q.id)) out.push(`duplicate question id ${q.id}`);
+    qids.add(q.id);
+  }
+  const names = new Set<string>();
+  for (const l of c.checks) {
+    if (names.has(l.label)) out.push(`duplicate check label "${l.label}"`);
+    names.add(l.label);
+  }
+  return out;
+}
+
+/** The course's rules for challenges: at least two, at the end; one writes the kernel directly; one question. */
+export function courseRules(lesson: Lesson): string[] {
+  const out: string[] = [];
+  const idx = lesson.steps.map((s, i) => (s.challenge ? i : -1)).filter((i) => i >= 0);
+  if (idx.length < 2) out.push(`has ${idx.length} challenge(s): every lesson ends with at least two`);
+  if (idx.length && idx[0] !== lesson.steps.length - idx.length) out.push('its challenges are not all at the end');
+  const cs = idx.map((i) => lesson.steps[i].challenge!);
+  if (idx.length && !cs.some((c) => c.writes)) out.push('no challenge writes a kernel interface directly (cgroup files, uid_map, mount, ip): mark one with `writes`');
+  if (idx.length && !cs.some((c) => c.questions?.length)) out.push('no challenge asks a typed question');
+  return out;
 }
 
 export async function loadLesson(id: string): Promise<Lesson> {
@@ -152,17 +195,50 @@ export class LessonSession {
   readonly lesson: Lesson;
   readonly ctx: LessonContext;
 
+  /** The challenge being worked on (started by act() on a challenge step), or null. */
+  challenge: ChallengeRun | null = null;
+  private challengeStep = -1;
+
   constructor(lesson: Lesson) {
     this.lesson = lesson;
     this.ctx = new LessonContext(lesson.id);
   }
 
-  /** Runs step i's action. Errors are returned (and logged), not thrown: the screen shows them. */
+  /** The running challenge of step i, or null. */
+  challengeOf(i: number): ChallengeRun | null {
+    return this.challengeStep === i ? this.challenge : null;
+  }
+
+  /**
+   * Ends the running challenge (everything it made is removed); returns what it could not remove
+   * (to name on screen).
+   */
+  async endChallenge(): Promise<string[]> {
+    const c = this.challenge;
+    this.challenge = null;
+    this.challengeStep = -1;
+    return c ? c.end() : [];
+  }
+
+  /**
+   * Runs step i's action (for a challenge: its setup, and the bench). Errors are returned (and
+   * logged), not thrown: the screen shows them.
+   */
   async act(i: number): Promise<ActResult> {
     const step = this.lesson.steps[i];
     this.ctx.takeLog();
     let error: unknown | null = null;
-    if (step.action) {
+    if (this.challenge) await this.endChallenge();
+    if (step.challenge) {
+      const run = new ChallengeRun(this.ctx, step.challenge, step.id);
+      this.challenge = run;
+      this.challengeStep = i;
+      try {
+        await withTimeout(run.start(), ACTION_TIMEOUT_MS, `the setup of "${step.title}"`);
+      } catch (err) {
+        error = err;
+      }
+    } else if (step.action) {
       try {
         await withTimeout(step.action(this.ctx), ACTION_TIMEOUT_MS, `step "${step.title}"`);
       } catch (err) {
@@ -174,6 +250,8 @@ export class LessonSession {
 
   /** Runs step i's checks against the kernel. A check that throws has failed. */
   async check(i: number): Promise<CheckResult[]> {
+    const run = this.challengeOf(i);
+    if (this.lesson.steps[i].challenge) return run ? (await run.poll()).results : [];
     const results: CheckResult[] = [];
     for (const c of this.lesson.steps[i].checks) {
       try {
@@ -187,9 +265,13 @@ export class LessonSession {
     return results;
   }
 
-  /** Re-runs the actions of steps [0, upTo) to rebuild their sandboxes, e.g. when resuming. */
+  /**
+   * Re-runs the actions of steps [0, upTo) to rebuild their sandboxes, e.g. when resuming.
+   * Challenges are skipped: each builds its own from its setup.
+   */
   async replay(upTo: number, onStep?: (i: number) => void): Promise<ActResult | null> {
     for (let i = 0; i < upTo; i++) {
+      if (this.lesson.steps[i].challenge) continue;
       onStep?.(i);
       const r = await this.act(i);
       if (r.error) return r;
@@ -197,7 +279,8 @@ export class LessonSession {
     return null;
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.endChallenge().catch(() => undefined);
     return this.ctx.close();
   }
 }

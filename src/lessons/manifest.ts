@@ -8,6 +8,11 @@ export interface CourseEntry {
   id: string;
   title: string;
   summary: string;
+  /**
+   * The step ids of the lesson's challenges, in order: `sandbox lessons` counts them without
+   * loading the lesson (test/unit/challenge.test.ts checks they match the lesson's own steps).
+   */
+  challenges: string[];
   load: () => Promise<{ lesson: Lesson }>;
 }
 
@@ -16,66 +21,77 @@ export const COURSE: CourseEntry[] = [
     id: 'pid-namespaces',
     title: 'PID namespaces',
     summary: 'PID 1 inside, the same process seen from host and sandbox, nesting, orphans, the death of PID 1',
+    challenges: ['your-own-pid-namespace', 'find-pid1-on-the-host'],
     load: () => import('./pid-namespaces/index.js'),
   },
   {
     id: 'mount-namespaces',
     title: 'Mount namespaces',
     summary: 'private mounts, shared subtrees (shared, slave, private), and why a new PID namespace needs a fresh /proc',
+    challenges: ['mount-only-in-b', 'receive-from-the-host', 'what-d-sees'],
     load: () => import('./mount-namespaces/index.js'),
   },
   {
     id: 'chroot-and-pivot-root',
     title: 'chroot and pivot_root',
     summary: 'build a root filesystem, chroot into it, break out with the classic escape, and see pivot_root close the door',
+    challenges: ['build-a-jail', 'escape-the-jail', 'a-root-you-cannot-leave'],
     load: () => import('./chroot-and-pivot-root/index.js'),
   },
   {
     id: 'uts-ipc-namespaces',
     title: 'UTS and IPC namespaces',
     summary: 'a hostname per sandbox while the host keeps its own; System V shared memory visible only in its IPC namespace',
+    challenges: ['name-b-gamma', 'find-the-segments'],
     load: () => import('./uts-ipc-namespaces/index.js'),
   },
   {
     id: 'net-namespaces',
     title: 'Network namespaces',
     summary: 'only lo, a veth pair between two sandboxes, a ping across it, and a host network that never changes',
+    challenges: ['connect-a-and-b', 'read-c-from-the-host', 'a-namespace-without-a-process'],
     load: () => import('./net-namespaces/index.js'),
   },
   {
     id: 'user-namespaces',
     title: 'User namespaces',
     summary: 'uid/gid maps; root inside is an unprivileged uid outside; what that root can and cannot do',
+    challenges: ['map-it-yourself', 'whose-root'],
     load: () => import('./user-namespaces/index.js'),
   },
   {
     id: 'capabilities-and-seccomp',
     title: 'Capabilities and seccomp',
     summary: 'root inside is not root outside only if capabilities and seccomp make it so: shocker, a remount, a seccomp filter, no_new_privs',
+    challenges: ['root-that-cannot-read', 'which-capability'],
     load: () => import('./capabilities-and-seccomp/index.js'),
   },
   {
     id: 'cgroups-cpu',
     title: 'cgroups: CPU weights, cpusets and quotas',
     summary: 'two sandboxes on one core: equal weights, 25 %/75 %, idle cycles lent, a hard quota that lends nothing',
+    challenges: ['cap-at-half', 'split-by-weight', 'read-the-weights'],
     load: () => import('./cgroups-cpu/index.js'),
   },
   {
     id: 'cgroups-memory',
     title: 'cgroups: memory limits and the OOM killer',
     summary: 'a memory limit, a process allocating past it, the OOM kill as it happens; a raised limit on a running sandbox',
+    challenges: ['oom-by-hand', 'read-the-counters'],
     load: () => import('./cgroups-memory/index.js'),
   },
   {
     id: 'fork-bomb',
     title: 'A fork bomb, contained',
     summary: 'a real fork bomb held at pids.max; refused forks counted; the host stays responsive; one kill ends it all',
+    challenges: ['stop-at-twenty', 'end-it-yourself'],
     load: () => import('./fork-bomb/index.js'),
   },
   {
     id: 'overlay-images',
     title: 'Overlay filesystems and image layers',
     summary: 'image layers as overlayfs lower directories, copy-on-write, whiteouts, what "commit" means, layers shared by containers',
+    challenges: ['stack-your-own', 'commit-a-layer'],
     load: () => import('./overlay-images/index.js'),
   },
 ];

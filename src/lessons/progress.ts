@@ -12,7 +12,7 @@ import path from 'node:path';
 
 import { E_TOO_BIG, quarantineUserFile, readUserFile, stateLocation, writeUserFile } from '../runtime/userfiles.js';
 import { formatError, SandboxError } from '../runtime/errors.js';
-import type { Lesson, LessonProgress, LessonStatus } from './types.js';
+import type { ChallengeProgress, Lesson, LessonProgress, LessonStatus } from './types.js';
 
 export const PROGRESS_FILE = 'progress.json';
 /** Far above any real progress file (a few KiB); a bigger one is not read. */
@@ -21,6 +21,10 @@ const MAX_LESSONS = 500;
 const MAX_STEP = 999;
 const MAX_IDS = 1000;
 const MAX_CHOICE = 99;
+/** Far above a lesson's challenges and a challenge's questions. */
+const MAX_CHALLENGES = 100;
+const MAX_ANSWERS = 100;
+const CHALLENGE_STATES: readonly ChallengeProgress['state'][] = ['started', 'done', 'skipped'];
 const STEP_ID_RE = /^[a-z0-9][a-z0-9-]{0,99}$/;
 const CONTROL_RE = /[\x00-\x1f\x7f-\x9f]/;
 
@@ -73,7 +77,31 @@ function parseEntry(v: unknown): LessonProgress | string {
     predictions[k] = { choice: p.choice, correct: p.correct };
   }
   if (typeof v.updated !== 'string' || v.updated.length > 64) return '"updated" is not a date';
-  return { step: v.step, done: [...new Set(v.done as string[])], completed: v.completed, predictions, updated: v.updated };
+  const out: LessonProgress = { step: v.step, done: [...new Set(v.done as string[])], completed: v.completed, predictions, updated: v.updated };
+  if (v.challenges !== undefined) {
+    const challenges = parseChallenges(v.challenges);
+    if (typeof challenges === 'string') return challenges;
+    out.challenges = challenges;
+  }
+  return out;
+}
+
+/** The optional `challenges` field: step id → { state, answered, solutionShown? }, bounded. */
+function parseChallenges(v: unknown): Record<string, ChallengeProgress> | string {
+  if (!isObject(v)) return '"challenges" is not an object';
+  const entries = Object.entries(v);
+  if (entries.length > MAX_CHALLENGES) return 'too many challenges';
+  const out: Record<string, ChallengeProgress> = {};
+  for (const [k, c] of entries) {
+    const bad = `challenge ${shortId(k)} is not valid`;
+    if (!STEP_ID_RE.test(k) || !isObject(c)) return bad;
+    if (typeof c.state !== 'string' || !CHALLENGE_STATES.includes(c.state as ChallengeProgress['state'])) return bad;
+    if (!Array.isArray(c.answered) || c.answered.length > MAX_ANSWERS || !c.answered.every((a) => typeof a === 'string' && STEP_ID_RE.test(a))) return bad;
+    if (c.solutionShown !== undefined && typeof c.solutionShown !== 'boolean') return bad;
+    out[k] = { state: c.state as ChallengeProgress['state'], answered: [...new Set(c.answered as string[])] };
+    if (c.solutionShown !== undefined) out[k].solutionShown = c.solutionShown;
+  }
+  return out;
 }
 
 /** Validates a progress file's text. Never throws. */
@@ -113,6 +141,13 @@ export function lessonProblem(p: LessonProgress, lesson: Pick<Lesson, 'steps'>):
   for (const [k, c] of Object.entries(p.predictions)) {
     const step = steps.find((s) => s.id === k);
     if (!step?.prediction || c.choice >= step.prediction.choices.length) return `prediction ${shortId(k)} is not one of the choices`;
+  }
+  for (const [k, c] of Object.entries(p.challenges ?? {})) {
+    const step = steps.find((s) => s.id === k);
+    if (!step?.challenge) return `${shortId(k)} is not a challenge of this lesson`;
+    const qids = new Set((step.challenge.questions ?? []).map((q) => q.id));
+    const stray = c.answered.find((a) => !qids.has(a));
+    if (stray !== undefined) return `challenge ${shortId(k)} has no question ${shortId(stray)}`;
   }
   return null;
 }
@@ -217,6 +252,24 @@ export function resetProgress(id?: string, notice: (message: string) => void = (
 export function statusOf(p: LessonProgress | null): LessonStatus {
   if (!p) return 'new';
   return p.completed ? 'completed' : 'in progress';
+}
+
+/** A lesson's challenges for listings: done (passed) and skipped out of `ids` (its challenge steps). */
+export function challengeCounts(ids: readonly string[], p: LessonProgress | null): { done: number; total: number; skipped: number } {
+  let done = 0;
+  let skipped = 0;
+  for (const id of ids) {
+    const c = p?.challenges?.[id];
+    if (c?.state === 'done' || p?.done.includes(id)) done++;
+    else if (c?.state === 'skipped') skipped++;
+  }
+  return { done, total: ids.length, skipped };
+}
+
+/** "challenges 1/2, 1 skipped" (empty for a lesson without challenges). */
+export function challengeText(c: { done: number; total: number; skipped: number }): string {
+  if (!c.total) return '';
+  return `challenges ${c.done}/${c.total}${c.skipped ? `, ${c.skipped} skipped` : ''}`;
 }
 
 export function emptyProgress(): LessonProgress {

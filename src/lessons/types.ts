@@ -49,6 +49,112 @@ export interface Step {
   hint: string;
   /** Said after the checks pass: what the learner just saw. Optional. */
   takeaway?: string;
+  /**
+   * Makes this a challenge step: the learner's own work, checked live (see Challenge). A
+   * challenge step has no action or prediction of its own; its `checks` are the challenge's.
+   */
+  challenge?: Challenge;
+}
+
+// ----- challenges ------------------------------------------------------------------------------
+
+/**
+ * A challenge (after iximiuz Labs' challenges and Killercoda's verify scripts): a goal the learner
+ * reaches with the real tools, in a real shell (`s`) or any other terminal, while the screen polls
+ * its checks against the kernel (at least once a second) and ticks them as they turn true.
+ *
+ * The setup makes sandboxes through the runtime (its own keys, destroyed with the challenge) and
+ * exposes them as variables. Everything the challenge shell starts lives in a cgroup of the
+ * lesson and a mount namespace of the challenge (the "bench"), so it all goes when the challenge
+ * ends. Hints are chosen by conditions read from the kernel; fail-states offer a reset; typed
+ * answers are read from the live system; the reference solution is what `--auto` and the course
+ * check run.
+ */
+export interface Challenge {
+  /** The goal in plain words: "make a PID namespace in which `ps` shows exactly two processes". */
+  goal: string;
+  /** The tools to use, shown under the goal: ["unshare", "mount", "ps"]. */
+  tools: string[];
+  /**
+   * The kernel interface the learner writes directly, not through `sandbox` ("cgroup files",
+   * "uid_map", "mount", "ip"): every lesson has at least one such challenge.
+   */
+  writes?: string;
+  /** Builds what the challenge starts from (sandboxes, files). Runs before the bench exists. */
+  setup: (ctx: LessonContext) => Promise<void>;
+  /**
+   * The variables the learner gets (in the `s` shell, in an env file for other terminals, and on
+   * screen): `A` = host PID of a's PID 1, `A_CG` = its cgroup directory… `WS`, `VETH_A`/`VETH_B`
+   * and `NETNS` are always added (see ChallengeBench).
+   */
+  vars: (ctx: LessonContext) => ChallengeVar[];
+  /** Where `s` opens the shell and where the solution runs. Default: the host (the bench). */
+  shell?: { in: 'host' } | { in: 'sandbox'; key: string };
+  /** The goal, as checks of real kernel state. Each must fail after the setup alone. */
+  checks: Check[];
+  /**
+   * Hints, first match wins: a hint with `when` is shown while its condition holds; the hint
+   * without `when` (at most one, last) is the general one, shown on request (h).
+   */
+  hints: ChallengeHint[];
+  /** States the learner cannot come back from: the screen offers "reset this challenge". */
+  failStates?: ChallengeFailState[];
+  /** Questions whose answers are found on the live system. */
+  questions?: Question[];
+  /** The reference solution: shell lines (POSIX sh), run where `shell` says, with the variables set. */
+  solution: string[];
+  /** How long `--auto` and the course check wait for the checks after the solution. Default 10 s. */
+  settleMs?: number;
+}
+
+export interface ChallengeVar {
+  /** Shell variable name: A, A_CG, WS. */
+  name: string;
+  value: string;
+  /** What it is, on screen: "host PID of sandbox a's PID 1". */
+  about: string;
+}
+
+/** A condition read from the kernel (never from the lesson's bookkeeping). */
+export interface Condition {
+  /** How it is read, shown with the hint: "readlink /proc/$A/ns/pid". */
+  probe: string;
+  holds: (ctx: LessonContext) => boolean | Promise<boolean>;
+}
+
+export interface ChallengeHint {
+  /** When this hint applies. Absent: the general hint (shown on request). */
+  when?: Condition;
+  text: string;
+  /**
+   * Shell lines (a wrong or partial attempt) that, run after the setup, reach a state where
+   * `when` holds: the course check runs them to prove the hint can ever show. Not needed when
+   * the condition holds right after the setup.
+   */
+  reach?: string[];
+}
+
+export interface ChallengeFailState {
+  when: Condition;
+  /** What went wrong, and why it cannot be undone ("the bomb's PIDs are spent: reset"). */
+  text: string;
+  /** Lines that reach the state (the course check runs them). */
+  reach: string[];
+}
+
+export interface Question {
+  /** Stable within the challenge (progress keeps answers by id). */
+  id: string;
+  question: string;
+  /**
+   * The right answer, read from the live system now; `probe` is the shell line (run on the
+   * host, with the challenge's variables) that prints exactly `value`: the course check runs it.
+   */
+  answer: (ctx: LessonContext) => { probe: string; value: string } | Promise<{ probe: string; value: string }>;
+  /** 'number' compares numerically (spaces and a trailing unit ignored); default: exact text, trimmed. */
+  compare?: 'text' | 'number';
+  /** Shown once answered. */
+  explanation?: string;
 }
 
 export interface Prediction {
@@ -158,11 +264,21 @@ export interface TextView {
 export interface LessonProgress {
   /** Index of the step to resume at. */
   step: number;
-  /** Ids of steps whose checks passed. */
+  /** Ids of steps whose checks passed (challenges included). */
   done: string[];
   completed: boolean;
   predictions: Record<string, { choice: number; correct: boolean }>;
+  /** Each challenge step's state by step id (absent: not started). */
+  challenges?: Record<string, ChallengeProgress>;
   updated: string;
+}
+
+export interface ChallengeProgress {
+  state: 'started' | 'done' | 'skipped';
+  /** Question ids answered right. */
+  answered: string[];
+  /** The reference solution was shown (or run) before the challenge passed. */
+  solutionShown?: boolean;
 }
 
 export type LessonStatus = 'new' | 'in progress' | 'completed';

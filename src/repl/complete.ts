@@ -51,6 +51,8 @@ function namesFor(command: CommandName, names: NameSets): string[] {
     case 'exec':
     case 'ps':
     case 'stop':
+    case 'checkpoint':
+    case 'migrate':
       return names.running;
     case 'start':
       return names.all.filter((n) => !running.has(n));
@@ -103,6 +105,9 @@ function wordsAt(before: string, index: number, words: string[], names: NameSets
       if (index === 2 && detached) return namesFor('exec', names);
       return [];
     }
+    case 'checkpoint':
+      if (index === 1) return namesFor('checkpoint', names);
+      return words.slice(2).includes('--leave-running') ? [] : ['--leave-running'];
     case 'set': {
       if (index === 1) return namesFor('set', names);
       if (VALUE_FLAGS.has(prev)) return [];

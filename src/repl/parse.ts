@@ -44,6 +44,9 @@ export type ReplCommand =
   | { kind: 'start' | 'enter' | 'ps' | 'inspect' | 'stop' | 'destroy'; name: string }
   | { kind: 'exec'; name: string; argv: string[]; detach: boolean }
   | { kind: 'set'; name: string; limits: Limits }
+  | { kind: 'checkpoint'; name: string; leaveRunning: boolean }
+  | { kind: 'restore'; name: string }
+  | { kind: 'migrate'; name: string; newName: string }
   | { kind: 'tree' | 'list' | 'exit' }
   | { kind: 'help'; topic?: CommandName };
 
@@ -370,6 +373,36 @@ function parseTokens(tokens: Token[], ctx: ParseContext): ReplCommand {
       const name = checkName(word, rest[0]);
       noMore(word, rest.slice(1));
       return { kind: word, name };
+    }
+    case 'checkpoint': {
+      const name = checkName(word, rest[0]);
+      let leaveRunning = false;
+      for (const t of rest.slice(1)) {
+        if (!isFlag(t)) fail(word, `checkpoint: unexpected argument ${showWord(t.value)}`);
+        if (t.value !== '--leave-running') {
+          const guess = didYouMean(t.value, ['--leave-running']);
+          fail(word, `checkpoint: unknown flag ${showWord(t.value)}${guess ? ` (did you mean ${guess}?)` : ''}`);
+        }
+        if (leaveRunning) fail(word, 'checkpoint: --leave-running is given twice');
+        leaveRunning = true;
+      }
+      return { kind: 'checkpoint', name, leaveRunning };
+    }
+    case 'restore': {
+      const name = checkName(word, rest[0]);
+      noMore(word, rest.slice(1));
+      return { kind: 'restore', name };
+    }
+    case 'migrate': {
+      const name = checkName(word, rest[0]);
+      if (!rest[1] || isFlag(rest[1])) {
+        if (rest[1]) fail(word, `migrate: unknown flag ${showWord(rest[1].value)}`);
+        fail(word, 'migrate: missing NEWNAME', `the name it gets on the "other host", e.g. migrate ${name} ${name.slice(0, 28)}-2`);
+      }
+      const newName = checkName(word, rest[1]);
+      if (newName === name) fail(word, `migrate: NEWNAME is ${name} itself`, `give another name, e.g. migrate ${name} ${name.slice(0, 28)}-2`);
+      noMore(word, rest.slice(2));
+      return { kind: 'migrate', name, newName };
     }
     case 'tree':
     case 'list':

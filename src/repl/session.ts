@@ -15,7 +15,13 @@ import type { TreeView } from '../lessons/types.js';
 import { sampleTree } from '../lessons/views.js';
 import {
   CAPABILITIES,
+  checkpoint,
+  checkpointOf,
   cgroups,
+  dropCheckpoint,
+  migrate,
+  restore,
+  type RestoredSandbox,
   decodeCaps,
   descendants,
   describeRootfs,
@@ -103,9 +109,12 @@ export interface SessionSample {
   tree: TreeView | null;
 }
 
+/** A sandbox made by start, or by restore (CRIU's). */
+type LiveSandbox = Sandbox | RestoredSandbox;
+
 interface Entry {
   config: SandboxConfig;
-  sandbox: Sandbox | null;
+  sandbox: LiveSandbox | null;
   /** It has run at least once (stopped, rather than only created). */
   ran: boolean;
   /** A destroy that is under way (PID 1 exited on its own): commands wait for it. */
@@ -186,6 +195,8 @@ function cmdline(pid: number, comm: string): string {
 
 export class ReplSession {
   private readonly entries = new Map<string, Entry>();
+  /** Names whose checkpoint images this REPL made and has not dropped (removed on leaving). */
+  private readonly checkpoints = new Set<string>();
   private readonly noticeListeners = new Set<(text: string) => void>();
   private readonly changeListeners = new Set<() => void>();
   private readonly purpose: string;
@@ -251,7 +262,7 @@ export class ReplSession {
   }
 
   /** When PID 1 exits on its own (`exec NAME kill 1`), the sandbox is removed and the learner told. */
-  private watch(e: Entry, sb: Sandbox): void {
+  private watch(e: Entry, sb: LiveSandbox): void {
     sb.wait().then(
       (st) => {
         if (e.sandbox !== sb) return; // stopped or destroyed on purpose
@@ -315,6 +326,8 @@ export class ReplSession {
         return this.tree(ctx);
       case 'create':
         return this.create(cmd.config, ctx);
+      case 'restore':
+        return this.restore(cmd.name, ctx);
     }
     const e = this.entries.get(cmd.name);
     if (!e) return this.fail(ctx, this.unknown(cmd.kind, cmd.name));
@@ -336,6 +349,10 @@ export class ReplSession {
         return this.stop(e, ctx);
       case 'destroy':
         return this.destroy(e, ctx);
+      case 'checkpoint':
+        return this.checkpoint(e, cmd.leaveRunning, ctx);
+      case 'migrate':
+        return this.migrate(e, cmd.newName, ctx);
     }
   }
 
@@ -396,7 +413,7 @@ export class ReplSession {
     };
   }
 
-  private nsText(sb: Sandbox): string {
+  private nsText(sb: LiveSandbox): string {
     return sb.namespaces.map((n) => `${NS_FILE[n]}:[${sb.nsInodes[n] ?? '?'}]`).join(' ') || 'none';
   }
 
@@ -406,8 +423,15 @@ export class ReplSession {
       return this.fail(ctx, lineError('start', `start: ${name} is already running (host PID ${e.sandbox!.pid})`, `stop ${name} first to start it afresh`));
     }
     let sb: Sandbox;
+    const dropped = this.checkpoints.has(name) && dropCheckpoint(name);
+    if (dropped) {
+      this.checkpoints.delete(name);
+      ctx.print(`(the checkpoint of ${name} is discarded: start makes ${name} afresh)`);
+    }
     try {
-      sb = await Sandbox.create({ ...this.createOptions(e.config), init: true, stdio: 'ignore' });
+      // stdio on pipes, not the host's /dev/null: CRIU cannot dump a file opened from a mount
+      // outside the sandbox's mount namespace (checkpoint NAME).
+      sb = await Sandbox.create({ ...this.createOptions(e.config), init: true, stdio: 'pipe' });
     } catch (err) {
       return this.failRuntime(ctx, err, `starting ${name}`);
     }
@@ -445,8 +469,117 @@ export class ReplSession {
     const report = this.stateOf(e) === 'running' ? await this.retire(e) : null;
     this.entries.delete(name);
     this.changed();
-    ctx.print(`destroyed ${name}: configuration forgotten${report ? `\n  ${formatDestroy(report)}` : ' (it was not running)'}`);
+    const kept = this.checkpoints.has(name) && checkpointOf(name) ? `\n  its checkpoint stays in ${RUN_DIR}/${name}/images: restore ${name} brings it back` : '';
+    ctx.print(`destroyed ${name}: configuration forgotten${report ? `\n  ${formatDestroy(report)}` : ' (it was not running)'}${kept}`);
     return { ok: true };
+  }
+
+  // --- checkpoint / restore / migrate (CRIU) ------------------------------------------------------
+
+  private async checkpoint(e: Entry, leaveRunning: boolean, ctx: RunContext): Promise<RunResult> {
+    const { name } = e.config;
+    if (this.stateOf(e) !== 'running') return this.notRunning('checkpoint', e, ctx);
+    const sb = e.sandbox!;
+    // Detached from the entry first: CRIU kills the tree when the dump is done, and the watcher
+    // must not take that exit for a crash and remove the sandbox (and the images) itself.
+    if (!leaveRunning) e.sandbox = null;
+    let info;
+    try {
+      info = await checkpoint(sb, { leaveRunning });
+    } catch (err) {
+      if (!leaveRunning) {
+        if (sb.running && !sb.isDestroyed) e.sandbox = sb;
+        else await sb.destroy();
+        this.changed();
+      }
+      return this.failRuntime(ctx, err, `checkpoint of ${name}`);
+    }
+    this.checkpoints.add(name);
+    this.changed();
+    ctx.print(
+      [
+        `checkpointed ${name}: ${info.files} image files, ${formatBytes(info.bytes)} in ${info.dir} (criu dump -t ${info.hostPid}: ${info.dumpMs.toFixed(0)} ms)`,
+        leaveRunning ? `  ${name} keeps running (--leave-running)` : `  ${name} is stopped: its processes, cgroup and root are gone; restore ${name} brings it back`,
+        `  CRIU's log: ${info.logFile}`,
+      ].join('\n'),
+    );
+    return { ok: true };
+  }
+
+  private async restore(name: string, ctx: RunContext): Promise<RunResult> {
+    let e = this.entries.get(name);
+    if (e) await this.settle(e);
+    if (e && this.stateOf(e) === 'running') {
+      return this.fail(ctx, lineError('restore', `restore: ${name} is running (host PID ${e.sandbox!.pid})`, `checkpoint ${name} first (it stops ${name})`));
+    }
+    const ck = checkpointOf(name);
+    if (!ck) {
+      return this.fail(ctx, lineError('restore', `restore: ${name} has no checkpoint`, e ? `start ${name} and checkpoint ${name} first` : `checkpoint a running sandbox first`));
+    }
+    let r;
+    try {
+      r = await restore(name);
+    } catch (err) {
+      return this.failRuntime(ctx, err, `restoring ${name}`);
+    }
+    this.checkpoints.delete(name); // the images now belong to the restored sandbox
+    if (!e) {
+      const m = ck.meta;
+      e = { config: { name, namespaces: [...m.namespaces], rootfs: m.rootfs, hostname: m.hostname, limits: m.limits, security: m.security }, sandbox: null, ran: true, settling: null };
+      this.entries.set(name, e);
+    }
+    return this.adopt(e, r, ctx, `restored ${name}`);
+  }
+
+  private adopt(e: Entry, r: Awaited<ReturnType<typeof restore>>, ctx: RunContext, what: string): RunResult {
+    const sb = r.sandbox;
+    if (this.closed) {
+      void sb.destroy();
+      return this.fail(ctx, lineError(undefined, 'the REPL is shutting down'));
+    }
+    e.sandbox = sb;
+    e.ran = true;
+    this.watch(e, sb);
+    this.changed();
+    ctx.print(
+      [
+        `${what}: host PID ${sb.pid}${sb.namespaces.includes('pid') ? ' = PID 1 inside (the PIDs inside are the old ones; the host PIDs are new)' : ''}`,
+        `  images: ${formatBytes(r.bytes)}; criu restore: ${r.restoreMs.toFixed(0)} ms${r.copyMs ? `; copy: ${r.copyMs.toFixed(0)} ms` : ''}`,
+        `  namespaces: ${this.nsText(sb)}`,
+        `  cgroup:     ${cgroups().describe(sb.name)}`,
+        `  CRIU's log: ${r.logFile}`,
+      ].join('\n'),
+    );
+    return { ok: true };
+  }
+
+  private async migrate(e: Entry, newName: string, ctx: RunContext): Promise<RunResult> {
+    const { name } = e.config;
+    if (this.stateOf(e) !== 'running') return this.notRunning('migrate', e, ctx);
+    if (this.entries.has(newName)) {
+      return this.fail(ctx, lineError('migrate', `migrate: a sandbox named "${newName}" already exists here`, 'choose another NEWNAME'));
+    }
+    const owner = readEntry(newName);
+    if (owner && isAlive(owner.owner)) {
+      return this.fail(ctx, lineError('migrate', `migrate: "${newName}" is taken on this host (by pid ${owner.owner.pid})`, 'choose another NEWNAME'));
+    }
+    const sb = e.sandbox!;
+    e.sandbox = null;
+    let r;
+    try {
+      r = await migrate(sb, newName);
+    } catch (err) {
+      if (sb.running && !sb.isDestroyed) e.sandbox = sb;
+      else if (checkpointOf(name)) this.checkpoints.add(name);
+      this.changed();
+      return this.failRuntime(ctx, err, `migrating ${name}`);
+    }
+    this.entries.delete(name);
+    const ne: Entry = { config: { ...e.config, name: newName, hostname: e.config.hostname }, sandbox: null, ran: true, settling: null };
+    this.entries.set(newName, ne);
+    const total = r.checkpoint.dumpMs + r.restore.copyMs + r.restore.restoreMs;
+    ctx.print(`migrated ${name} -> ${newName}: dump ${r.checkpoint.dumpMs.toFixed(0)} ms + copy ${r.restore.copyMs.toFixed(0)} ms + restore ${r.restore.restoreMs.toFixed(0)} ms = ${total.toFixed(0)} ms stopped; ${name} is gone`);
+    return this.adopt(ne, r.restore, ctx, `restored ${name} as ${newName}`);
   }
 
   /** Destroys every running sandbox and forgets every configuration. Idempotent. */
@@ -463,6 +596,14 @@ export class ReplSession {
       }
     }
     this.entries.clear();
+    for (const name of this.checkpoints) {
+      try {
+        dropCheckpoint(name);
+      } catch (err) {
+        this.notice(formatError(err));
+      }
+    }
+    this.checkpoints.clear();
     this.changed();
     return reports;
   }
@@ -706,6 +847,8 @@ export class ReplSession {
     lines.push(`root:      ${describeRootfs(rootfs)}${usesRoot ? ` (mounted on ${RUN_DIR}/${c.name}/root inside its mount namespace)` : ''}`);
     lines.push(`hostname:  ${c.namespaces.includes('uts') ? (c.hostname ?? c.name) : "(no UTS namespace: the host's)"}`);
     lines.push(`limits:    ${formatLimits(c.limits, formatBytes) || 'none'}`);
+    const ck = checkpointOf(c.name);
+    if (ck) lines.push(`checkpoint: ${ck.dir}: ${ck.files} image files, ${formatBytes(ck.bytes)}, dumped ${ck.meta.created} from host PID ${ck.meta.hostPid}`);
     const sec = describeSecurity(c.security);
     lines.push(`security:  ${securityFlags(c.security).join(' ') || "the default (Docker's capabilities, the default seccomp filter)"}`);
     if (!sb) {

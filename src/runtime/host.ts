@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 
 import { type CgroupDriver, cgroups, detectLayout, type CgroupLayout } from './cgroup/index.js';
 import type { CgroupV2Systemd } from './cgroup/systemd.js';
+import { criuStatus } from './criu.js';
 import { checkRunDir, RUN_DIR } from './ledger.js';
 import { MS_RDONLY, NAMESPACES, NS_FILE, type Namespace } from './linux.js';
 import { initPath, native, PACKAGE_ROOT } from './native.js';
@@ -379,6 +380,16 @@ export function probeHost(): HostReport {
     status: ip ? 'ok' : 'warn',
     detail: ip ?? 'not found',
     fix: ip ? undefined : 'sudo apt-get install iproute2',
+  });
+
+  // Cached and bounded by a timeout (criu check takes ~0.2 s where it works).
+  const criu = criuStatus();
+  checks.push({
+    id: 'criu',
+    label: 'CRIU (checkpoint, restore, migrate)',
+    status: criu.works ? 'ok' : 'warn',
+    detail: criu.detail,
+    fix: criu.fix,
   });
 
   const tty = process.stdout.isTTY === true;

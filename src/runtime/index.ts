@@ -81,7 +81,7 @@ export {
   type RootTreeOptions,
 } from './rootfs.js';
 export { Workspace, liveWorkspaces, type WorkspaceOptions, type WorkspaceRemoval } from './workspace.js';
-export { publishNetns, connectSandboxes, netLinks, netnsName, vethNames } from './net.js';
+export { publishNetns, connectSandboxes, netLinks, netnsName, recordNetNames, vethNames } from './net.js';
 export { sweep, readEntries, readEntry, isAlive, RUN_DIR, LEDGER_DIR, type LedgerEntry, type SweepReport } from './ledger.js';
 export { filesystemState, moduleState, probeHost, requireFilesystem, type Check, type FeatureState, type HostReport, type KernelModules, useKernelModules } from './host.js';
 export { op, type PlanOp, type ExplainStep, type Propagation } from './plan.js';
@@ -145,3 +145,18 @@ export {
   type CreateForkBombOptions,
   type KillReport,
 } from './forkbomb.js';
+export {
+  checkpoint,
+  restore,
+  migrate,
+  criuStatus,
+  checkpointOf,
+  dropCheckpoint,
+  translateCriuLog,
+  imagesDir,
+  RestoredSandbox,
+  type CheckpointInfo,
+  type CheckpointMeta,
+  type CriuStatus,
+  type RestoreInfo,
+} from './criu.js';

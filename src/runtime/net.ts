@@ -59,6 +59,17 @@ function record(sandbox: Sandbox, what: { netns?: string[]; veths?: string[] }):
   writeEntry(entry);
 }
 
+/**
+ * Records names a learner is about to use by hand (`ip link add $VETH_A …`, `ip netns add
+ * $NETNS`) in a live sandbox's ledger entry, so that its destruction or `sandbox cleanup` removes
+ * them. Only names of ours: `sbx-…` interfaces, `sandbox-…` namespaces.
+ */
+export function recordNetNames(sandbox: Sandbox, what: { netns?: string[]; veths?: string[] }): void {
+  for (const v of what.veths ?? []) if (!VETH_RE.test(v)) throw usageError(`not a veth name of ours: ${v}`);
+  for (const n of what.netns ?? []) if (!n.startsWith(NETNS_PREFIX) || n.length > 64 || !/^[a-z0-9-]+$/.test(n)) throw usageError(`not a netns name of ours: ${n}`);
+  record(sandbox, what);
+}
+
 function needsNet(sandbox: Sandbox): void {
   if (!sandbox.namespaces.includes('net')) {
     throw usageError(`sandbox ${sandbox.name} has no network namespace of its own`, 'create it with the net namespace');

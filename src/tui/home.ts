@@ -65,7 +65,7 @@ export class MenuStore {
 /** The course as list items, each lesson with its status (from the progress file only). */
 export async function menuItems(tools: boolean): Promise<ListItem[]> {
   const { COURSE } = await import('../lessons/manifest.js');
-  const { readAllProgress, statusOf } = await import('../lessons/progress.js');
+  const { challengeCounts, challengeText, readAllProgress, statusOf } = await import('../lessons/progress.js');
   const progress = readAllProgress();
   const items: ListItem[] = COURSE.map((e) => {
     const p = progress[e.id] ?? null;
@@ -76,6 +76,7 @@ export async function menuItems(tools: boolean): Promise<ListItem[]> {
       title: e.title,
       summary: e.summary,
       status: status === 'in progress' ? `in progress (step ${p!.step + 1})` : status,
+      challenges: challengeText(challengeCounts(e.challenges, p)) || undefined,
     };
   });
   if (tools) {

@@ -5,7 +5,9 @@
  */
 import type { ReactElement } from 'react';
 
+import type { ShellSpec } from '../lessons/challenge.js';
 import type { Lesson } from '../lessons/types.js';
+import { withTerminal } from '../repl/terminal.js';
 import { SandboxError } from '../runtime/errors.js';
 import { loadInk, mountScreen } from './mount.js';
 
@@ -90,7 +92,49 @@ export async function runLesson(id: string): Promise<LessonOutcome> {
   const signals = Object.keys(SIGNAL_CODES) as NodeJS.Signals[];
   for (const s of signals) process.on(s, onSignal);
 
-  const screen = mountScreen((size) => createElement(LessonScreen, { controller, ...size }));
+  const screen = mountScreen((size) => createElement(LessonScreen, { controller, ...size }), process.stdout, { ownInput: true });
+  const write = (text: string) => {
+    try {
+      process.stdout.write(text);
+    } catch {
+      /* the terminal is gone */
+    }
+  };
+  const leaving = () => signalled !== null || controller.getState().phase === 'closing' || controller.getState().exit !== null;
+  // `s` in a challenge: the real terminal goes to the learner's shell (in the challenge's bench
+  // cgroup, so quitting the lesson kills it and all it started), as the REPL's `enter` does. The
+  // controller keeps polling meanwhile; it draws nothing until the screen is back.
+  controller.shellRunner = async (spec: ShellSpec) => {
+    let hungUp = false;
+    await withTerminal(
+      async (fd) => {
+        const p = await spec.sandbox.exec(spec.argv, { stdio: [fd, fd, fd], foreground: true, env: spec.env, cwd: spec.cwd });
+        const status = await p.wait();
+        // The terminal closed while the shell had it: the hangup went to the shell's process
+        // group (the foreground one), not to us.
+        hungUp = status.signal === 'SIGHUP';
+      },
+      {
+        before: async () => {
+          await screen.suspend();
+          write(`\nsandbox learn: ${spec.intro}\n`);
+        },
+        after: () => {
+          if (leaving()) return;
+          if (!hungUp) {
+            try {
+              write('sandbox learn: back to the lesson\n');
+              screen.resume();
+              return;
+            } catch {
+              /* the terminal is gone: nothing to draw on */
+            }
+          }
+          onSignal('SIGHUP');
+        },
+      },
+    );
+  };
   controller.start().catch((err: unknown) => {
     const hint = err instanceof SandboxError && err.hint ? `\nhint: ${err.hint}` : '';
     void controller.quit(1, `The lesson could not start: ${(err as Error).message ?? String(err)}${hint}`);

@@ -8,10 +8,18 @@
  * The same rules as line mode (plain.ts): progress is saved after each passed step (the index of
  * the next step, the ids done, the predictions); resuming replays the earlier steps' actions to
  * rebuild their sandboxes; every way out closes the session, which destroys every sandbox.
+ *
+ * A challenge step (issue 12) is set up as soon as it is entered (act: its sandboxes and the
+ * bench), then its checks are polled every CHALLENGE_POLL_MS, one poll at a time, while the
+ * learner works in the `s` shell (handed the terminal through `shellRunner`) or any other
+ * terminal; it passes when a poll passes and every question is answered right. Its keys are the
+ * same as line mode's: s a h R S k, enter once passed or skipped. Leaving it (next, skip, quit)
+ * ends it and names what it could not remove.
  */
 import type { KeyInput } from './keys.js';
+import type { ChallengePoll, ShellSpec } from '../lessons/challenge.js';
 import type { LessonSession } from '../lessons/engine.js';
-import type { CheckResult, Lesson, LessonProgress, LogEntry, Step, ViewData } from '../lessons/types.js';
+import type { ChallengeProgress, ChallengeVar, CheckResult, Lesson, LessonProgress, LogEntry, Question, Step, ViewData } from '../lessons/types.js';
 import type { KeyItem } from './components/KeyHelp.js';
 import { NsPalette } from './palette.js';
 
@@ -38,7 +46,46 @@ export interface StepRecord {
 }
 
 export type Phase = 'intro' | 'rebuilding' | 'step' | 'summary' | 'fatal' | 'closing';
-export type StepPhase = 'ask' | 'ready' | 'running' | 'checking' | 'result';
+/** A challenge step is in 'challenge' from entering it to leaving it (ChallengeState says where). */
+export type StepPhase = 'ask' | 'ready' | 'running' | 'checking' | 'result' | 'challenge';
+
+/**
+ * The challenge of the current step: its setup, the latest poll of its checks, the learner's
+ * answers, what they asked to see, and how it ended.
+ */
+export interface ChallengeState {
+  /** setup: act() is making the sandboxes and the bench; working: polled live; ending: being removed. */
+  phase: 'setup' | 'working' | 'passed' | 'skipped' | 'error' | 'resetting' | 'ending';
+  /** The latest poll (checks, the conditional hint that holds, a fail-state), or null before the first. */
+  poll: ChallengePoll | null;
+  /** The variables (name = value, about) and the env file for other terminals. */
+  vars: ChallengeVar[];
+  envFile: string | null;
+  /** Question ids answered right. */
+  answered: string[];
+  /** The question being answered and the text typed so far, or null. */
+  input: { id: string; text: string; checking: boolean } | null;
+  /** What the last answer got: right (with the explanation) or wrong. */
+  feedback: { right: boolean; text: string } | null;
+  /** A hint was shown (h) at some point: the reference solution may be shown. */
+  hintSeen: boolean;
+  /** The reference solution is on screen now. */
+  showSolution: boolean;
+  /** It was shown (or asked for) before the challenge passed. */
+  solutionShown: boolean;
+  /** The learner's shell has the terminal now. */
+  inShell: boolean;
+  /** A line about the last thing done (a reset, a refused key, the shell's end). */
+  message: string | null;
+  /** The setup's error (phase 'error'). */
+  error: unknown | null;
+}
+
+/** Hands the terminal to the challenge shell and takes it back (learn.ts); resolves when it exits. */
+export type ShellRunner = (spec: ShellSpec) => Promise<void>;
+
+/** How often a challenge's checks are polled (the issue asks for at least 1 Hz). */
+export const CHALLENGE_POLL_MS = 1000;
 export type Zoom = 'prose' | 'view' | 'log' | 'keys';
 
 export interface LessonState {
@@ -65,6 +112,8 @@ export interface LessonState {
   view: { data: ViewData | null; error: string | null };
   /** Set once the lesson has ended: the exit code and the line to print after the screen is gone. */
   exit: { code: number; message: string } | null;
+  /** The current step's challenge, or null (not a challenge step). */
+  challenge: ChallengeState | null;
 }
 
 export type { KeyInput } from './keys.js';
@@ -84,6 +133,32 @@ export function displayKey(data: ViewData): { key: string; hidden: number | null
   return { key, hidden: data.hidden };
 }
 
+function freshChallenge(): ChallengeState {
+  return {
+    phase: 'setup',
+    poll: null,
+    vars: [],
+    envFile: null,
+    answered: [],
+    input: null,
+    feedback: null,
+    hintSeen: false,
+    showSolution: false,
+    solutionShown: false,
+    inShell: false,
+    message: null,
+    error: null,
+  };
+}
+
+/** What of a poll shows on screen: two polls with the same key draw the same screen. */
+function pollKey(p: ChallengePoll): string {
+  return JSON.stringify([p.results, p.passed, p.hint?.text ?? null, p.fail?.text ?? null]);
+}
+
+/** Longest typed answer kept (an answer is a PID, a path, a number). */
+const MAX_ANSWER = 200;
+
 function emptyRecord(): StepRecord {
   return { choice: null, log: [], error: null, results: null, viewAfter: null, passed: null, replayed: false, attempts: 0 };
 }
@@ -102,6 +177,10 @@ export class LessonController {
   private lastHidden: number | null = null;
   private lastSampleAt = 0;
   private running: Promise<void> | null = null;
+  /** The challenge poll: one pending timer at most; a new generation cancels the older loop. */
+  private pollTimer: NodeJS.Timeout | null = null;
+  private pollGen = 0;
+  private lastPollKey = '';
   private resolveDone!: (exit: { code: number; message: string }) => void;
   /** Settles once the lesson has ended and every sandbox is gone. */
   readonly done: Promise<{ code: number; message: string }>;
@@ -129,8 +208,12 @@ export class LessonController {
       fatal: null,
       view: { data: null, error: null },
       exit: null,
+      challenge: null,
     };
   }
+
+  /** Set by learn.ts: how `s` hands the terminal to the challenge shell. Without it, `s` says so. */
+  shellRunner: ShellRunner | null = null;
 
   // ----- store (useSyncExternalStore) ----------------------------------------------------------
 
@@ -172,6 +255,11 @@ export class LessonController {
   /** Ids of steps whose checks passed (this session or saved earlier). */
   get doneIds(): string[] {
     return this.progress.done;
+  }
+
+  /** A challenge step's saved state (this session or earlier), or undefined. */
+  challengeProgress(stepId: string): ChallengeProgress | undefined {
+    return this.progress.challenges?.[stepId];
   }
 
   get predictions(): LessonProgress['predictions'] {
@@ -233,14 +321,16 @@ export class LessonController {
     this.set({
       phase: 'step',
       index: i,
-      stepPhase: step.prediction ? 'ask' : 'ready',
+      stepPhase: step.challenge ? 'challenge' : step.prediction ? 'ask' : 'ready',
       looking: null,
       cursor: 0,
       hint: false,
       zoom: null,
       scroll: 0,
+      challenge: null,
     });
     this.startSampling(step);
+    if (step.challenge) this.startChallenge(i);
   }
 
   /** Runs step `index`'s action, then its checks (the prediction, if any, already chosen). */
@@ -280,7 +370,15 @@ export class LessonController {
 
   private next(): void {
     const i = this.state.index;
+    if (this.steps[i].challenge && this.state.challenge && this.state.challenge.phase !== 'ending') {
+      this.leaveChallenge(i);
+      return;
+    }
     this.set({ notice: null });
+    this.advance(i);
+  }
+
+  private advance(i: number): void {
     if (i + 1 < this.steps.length) {
       this.enterStep(i + 1);
       return;
@@ -301,19 +399,43 @@ export class LessonController {
   }
 
   /** The summary's numbers: checks passed and failed in this session, predictions right. */
-  summary(): { passed: number; failed: number; replayed: number; predictionsRight: number; predictions: number; failedSteps: number[] } {
+  summary(): {
+    passed: number;
+    failed: number;
+    replayed: number;
+    predictionsRight: number;
+    predictions: number;
+    failedSteps: number[];
+    challenges: number;
+    challengesDone: number;
+    challengesSkipped: number;
+  } {
     let passed = 0;
     let failed = 0;
     let replayed = 0;
     const failedSteps: number[] = [];
     this.state.records.forEach((r, i) => {
       if (r.replayed) replayed++;
+      // A challenge's checks are live readings, counted as the challenge (done or skipped).
+      if (this.steps[i].challenge) return;
       for (const c of r.results ?? []) (c.pass ? passed++ : failed++);
       if (r.passed === false) failedSteps.push(i);
     });
     const asked = this.steps.filter((s) => s.prediction);
     const predictionsRight = asked.filter((s) => this.progress.predictions[s.id]?.correct).length;
-    return { passed, failed, replayed, predictionsRight, predictions: asked.length, failedSteps };
+    const challenges = this.steps.filter((st) => st.challenge);
+    const stateOf = (st: Step) => this.progress.challenges?.[st.id]?.state;
+    return {
+      passed,
+      failed,
+      replayed,
+      predictionsRight,
+      predictions: asked.length,
+      failedSteps,
+      challenges: challenges.length,
+      challengesDone: challenges.filter((st) => stateOf(st) === 'done').length,
+      challengesSkipped: challenges.filter((st) => stateOf(st) === 'skipped').length,
+    };
   }
 
   /**
@@ -324,8 +446,12 @@ export class LessonController {
     if (this.state.phase === 'closing' || this.state.exit) return;
     const wasSummary = this.state.phase === 'summary';
     this.stopSampling();
+    this.stopPolling();
     this.set({ phase: 'closing', zoom: null });
     if (this.running) await Promise.race([this.running, new Promise((r) => setTimeout(r, QUIT_WAIT_MS))]);
+    // The challenge first, to name what it could not remove; close() then takes the rest.
+    let left: string[] = [];
+    if (typeof this.session.endChallenge === 'function') left = await this.session.endChallenge().catch(() => []);
     try {
       await this.session.close();
     } catch {
@@ -335,13 +461,344 @@ export class LessonController {
     const msg =
       message ??
       (wasSummary
-        ? `${this.lesson.title}: lesson complete (${s.passed} checks passed${s.failed ? `, ${s.failed} failed` : ''}; ${s.predictionsRight}/${s.predictions} predictions right).`
+        ? `${this.lesson.title}: lesson complete (${s.passed} checks passed${s.failed ? `, ${s.failed} failed` : ''}; ${s.predictionsRight}/${s.predictions} predictions right${
+            s.challenges ? `; ${s.challengesDone}/${s.challenges} challenges done${s.challengesSkipped ? `, ${s.challengesSkipped} skipped` : ''}` : ''
+          }).`
         : this.state.fatal
           ? `${this.lesson.title} stopped on an error; your progress is kept.`
           : `Stopped at step ${this.progress.step + 1} of ${this.steps.length}; \`sandbox learn ${this.lesson.id}\` resumes there.`);
-    const exit = { code, message: `${msg}\nAll of this lesson's sandboxes were removed.` };
+    const leftLine = left.length ? `\nLeft on the host by the challenge (remove by hand): ${left.join('; ')}` : '';
+    const exit = { code, message: `${msg}\nAll of this lesson's sandboxes were removed.${leftLine}` };
     this.set({ exit });
     this.resolveDone(exit);
+  }
+
+  // ----- challenges ----------------------------------------------------------------------------
+
+  private patchChallenge(patch: Partial<ChallengeState>): void {
+    if (!this.state.challenge) return;
+    this.set({ challenge: { ...this.state.challenge, ...patch } });
+  }
+
+  /** The running challenge of the current step (null while it is set up, reset or gone). */
+  private currentRun(): ReturnType<LessonSession['challengeOf']> {
+    return this.session.challengeOf(this.state.index);
+  }
+
+  /** Records the challenge's state in progress (and saves it). A finished one is not set back to started. */
+  private markChallenge(step: Step, state: 'started' | 'done' | 'skipped'): void {
+    const ch = this.state.challenge;
+    const prev = this.progress.challenges?.[step.id];
+    if (state === 'started' && prev && prev.state !== 'started') return;
+    const solutionShown = Boolean(ch?.solutionShown || (state === 'started' && prev?.solutionShown));
+    this.progress.challenges = {
+      ...(this.progress.challenges ?? {}),
+      [step.id]: { state, answered: [...(ch?.answered ?? [])], ...(solutionShown ? { solutionShown: true } : {}) },
+    };
+    this.save();
+  }
+
+  /** Entering a challenge step: its setup and bench at once (act), then the live poll. */
+  private startChallenge(i: number): void {
+    const step = this.steps[i];
+    this.lastPollKey = '';
+    this.set({ challenge: freshChallenge() });
+    this.setRecord(i, { log: [], error: null, results: null, passed: null, attempts: this.state.records[i].attempts + 1 });
+    this.running = (async () => {
+      const act = await this.session.act(i);
+      if (this.closing || this.state.index !== i || !this.state.challenge) return;
+      this.setRecord(i, { log: act.log, error: act.error });
+      const run = this.session.challengeOf(i);
+      if (act.error || !run) {
+        this.patchChallenge({ phase: 'error', error: act.error ?? new Error('the challenge did not start') });
+        return;
+      }
+      this.patchChallenge({ phase: 'working', vars: run.shownVars, envFile: run.envFile });
+      this.markChallenge(step, 'started');
+      if (this.state.looking === null) this.startPolling(i);
+    })()
+      .catch((err: unknown) => {
+        if (!this.closing) this.patchChallenge({ phase: 'error', error: err });
+      })
+      .finally(() => {
+        this.running = null;
+      });
+  }
+
+  /**
+   * Polls the challenge's checks every CHALLENGE_POLL_MS, one poll at a time (the next is timed
+   * from the end of the last), while the challenge is being worked on. The screen redraws only
+   * when what it shows changed.
+   */
+  private startPolling(i: number): void {
+    this.stopPolling();
+    const gen = this.pollGen;
+    const tick = async () => {
+      this.pollTimer = null;
+      const run = this.session.challengeOf(i);
+      if (gen !== this.pollGen || !run || this.state.challenge?.phase !== 'working') return;
+      let p: ChallengePoll | null = null;
+      try {
+        p = await run.poll();
+      } catch {
+        /* the challenge is ending; the next tick (if any) tries again */
+      }
+      if (gen !== this.pollGen || this.closing) return;
+      if (p) this.applyPoll(i, p);
+      if (gen === this.pollGen && this.state.challenge?.phase === 'working') this.pollTimer = setTimeout(() => void tick(), CHALLENGE_POLL_MS);
+    };
+    void tick();
+  }
+
+  private stopPolling(): void {
+    this.pollGen++;
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.pollTimer = null;
+  }
+
+  private applyPoll(i: number, p: ChallengePoll): void {
+    const ch = this.state.challenge;
+    if (!ch) return;
+    const key = pollKey(p);
+    if (key !== this.lastPollKey) {
+      this.lastPollKey = key;
+      const records = this.state.records.slice();
+      records[i] = { ...records[i], results: p.results };
+      this.set({ records, challenge: { ...ch, poll: p } });
+    }
+    this.maybePass(i);
+  }
+
+  /** Passed: the last poll passed and every question is answered right. */
+  private maybePass(i: number): void {
+    const ch = this.state.challenge;
+    const step = this.steps[i];
+    if (!ch || ch.phase !== 'working' || !ch.poll?.passed) return;
+    if (!(step.challenge!.questions ?? []).every((q) => ch.answered.includes(q.id))) return;
+    this.stopPolling();
+    if (!this.progress.done.includes(step.id)) this.progress.done.push(step.id);
+    this.progress.step = Math.min(i + 1, this.steps.length - 1);
+    this.setRecord(i, { passed: true });
+    this.patchChallenge({ phase: 'passed', input: null });
+    this.markChallenge(step, 'done');
+  }
+
+  /** Leaving a challenge step (next, skip): everything it made is removed; what could not be is named. */
+  private leaveChallenge(i: number): void {
+    this.stopPolling();
+    this.patchChallenge({ phase: 'ending', input: null });
+    this.running = (async () => {
+      let left: string[] = [];
+      try {
+        left = await this.session.endChallenge();
+      } catch (err) {
+        left = [`(ending the challenge failed: ${(err as Error).message})`];
+      }
+      if (this.closing) return;
+      this.set({ notice: null });
+      this.advance(i);
+      if (left.length) this.set({ notice: `Left on the host by the challenge (remove by hand): ${left.join('; ')}` });
+    })().finally(() => {
+      this.running = null;
+    });
+  }
+
+  /** The next question not yet answered right, after the one asked last (cycling). */
+  private nextQuestion(questions: Question[], ch: ChallengeState): Question | null {
+    const open = questions.filter((q) => !ch.answered.includes(q.id));
+    if (!open.length) return null;
+    const last = ch.input?.id ?? null;
+    const at = last ? questions.findIndex((q) => q.id === last) : -1;
+    return open.find((q) => questions.indexOf(q) > at) ?? open[0];
+  }
+
+  /** Text typed as an answer: Enter submits, Esc cancels, Backspace deletes. */
+  private inputKey(input: string, key: KeyInput): boolean {
+    const ch = this.state.challenge!;
+    const inp = ch.input!;
+    if (key.escape) {
+      this.patchChallenge({ input: null, feedback: null });
+      return true;
+    }
+    if (inp.checking) return true;
+    if (key.return) {
+      void this.submitAnswer();
+      return true;
+    }
+    if (key.backspace || key.delete) {
+      this.patchChallenge({ input: { ...inp, text: inp.text.slice(0, -1) } });
+      return true;
+    }
+    if (key.ctrl || key.meta) return false;
+    // Keys typed fast (or pasted) arrive as one chunk: "12\x7f3\r" edits, then submits.
+    let text = inp.text;
+    let submit = false;
+    for (const ch of input) {
+      if (ch === '\r' || ch === '\n') {
+        submit = true;
+        break;
+      }
+      if (ch === '\x7f' || ch === '\b') text = text.slice(0, -1);
+      else if (ch >= ' ') text = (text + ch).slice(0, MAX_ANSWER);
+    }
+    if (text === inp.text && !submit) return false;
+    this.patchChallenge({ input: { ...inp, text }, feedback: null });
+    if (submit) void this.submitAnswer();
+    return true;
+  }
+
+  private async submitAnswer(): Promise<void> {
+    const i = this.state.index;
+    const ch = this.state.challenge!;
+    const inp = ch.input!;
+    const run = this.currentRun();
+    const q = this.steps[i].challenge!.questions?.find((x) => x.id === inp.id);
+    if (!run || !q || !inp.text.trim()) return;
+    this.patchChallenge({ input: { ...inp, checking: true } });
+    let verdict: { right: boolean } | null = null;
+    let error: string | null = null;
+    try {
+      verdict = await run.answer(q, inp.text);
+    } catch (err) {
+      error = (err as Error).message ?? String(err);
+    }
+    const now = this.state.challenge;
+    if (this.closing || this.state.index !== i || !now?.input) return;
+    if (!verdict) {
+      this.patchChallenge({ input: { ...now.input, checking: false }, feedback: { right: false, text: `The answer could not be read from the kernel: ${error}` } });
+      return;
+    }
+    if (!verdict.right) {
+      this.patchChallenge({
+        input: { ...now.input, text: '', checking: false },
+        feedback: { right: false, text: `"${inp.text.trim()}" is not what the kernel says. Look again (esc to stop answering).` },
+      });
+      return;
+    }
+    const answered = now.answered.includes(q.id) ? now.answered : [...now.answered, q.id];
+    this.patchChallenge({ input: null, answered, feedback: { right: true, text: q.explanation ?? 'Right: that is what the kernel says.' } });
+    const step = this.steps[i];
+    if (now.phase === 'working') this.markChallenge(step, 'started');
+    else if (now.phase === 'passed') this.markChallenge(step, 'done');
+    this.maybePass(i);
+  }
+
+  /** `s`: the learner's shell gets the terminal; the screen comes back when it exits. */
+  private async openShell(): Promise<void> {
+    const run = this.currentRun();
+    const ch = this.state.challenge;
+    if (!run || !ch || ch.inShell) return;
+    if (!this.shellRunner) {
+      this.patchChallenge({ message: `No terminal to hand over here: in another terminal run sudo -s, then . ${ch.envFile ?? '$WS/env'}` });
+      return;
+    }
+    let spec: ShellSpec;
+    try {
+      spec = run.shell();
+    } catch (err) {
+      this.patchChallenge({ message: `The shell cannot start: ${(err as Error).message}` });
+      return;
+    }
+    this.patchChallenge({ inShell: true, message: null });
+    let message: string | null = 'Back from the shell.';
+    try {
+      await this.shellRunner(spec);
+    } catch (err) {
+      message = `The shell could not run: ${(err as Error).message}`;
+    }
+    if (this.closing) return;
+    this.patchChallenge({ inShell: false, message });
+  }
+
+  /** `R`: the challenge from its setup again; names what it could not remove. */
+  private async resetChallenge(): Promise<void> {
+    const i = this.state.index;
+    const run = this.currentRun();
+    const ch = this.state.challenge;
+    if (!run || !ch || ch.phase === 'resetting') return;
+    this.stopPolling();
+    this.lastPollKey = '';
+    this.patchChallenge({ phase: 'resetting', poll: null, input: null, feedback: null, message: null });
+    this.setRecord(i, { results: null, passed: null });
+    let message: string;
+    let ok = true;
+    try {
+      const left = await run.reset();
+      message = left.length ? `Reset. Not removed (remove by hand): ${left.join('; ')}` : 'Reset: the challenge starts again from its setup.';
+    } catch (err) {
+      ok = false;
+      message = `The reset failed: ${(err as Error).message}`;
+    }
+    if (this.closing || this.state.index !== i) return;
+    this.setRecord(i, { log: [...this.state.records[i].log, ...run.takeLog()] });
+    // Answers were read from the old sandboxes: the new ones have other PIDs.
+    this.patchChallenge({ phase: ok ? 'working' : 'error', error: ok ? null : new Error(message), answered: [], vars: run.shownVars, envFile: ok ? run.envFile : null, message });
+    if (ok && this.state.looking === null) this.startPolling(i);
+  }
+
+  /** Keys of a challenge step (not looking back, no answer being typed). */
+  private challengeKey(input: string, key: KeyInput): boolean {
+    const s = this.state;
+    const ch = s.challenge;
+    const step = this.steps[s.index];
+    if (!ch) return false;
+    const finished = ch.phase === 'passed' || ch.phase === 'skipped';
+    if (finished && (key.return || input === 'n' || key.rightArrow)) {
+      this.next();
+      return true;
+    }
+    if (ch.phase === 'error') {
+      if (input === 'k') return this.skipChallenge();
+      if (input === 'R') {
+        this.startChallenge(s.index);
+        return true;
+      }
+      return false;
+    }
+    if (ch.phase !== 'working' && ch.phase !== 'passed') return false;
+    switch (input) {
+      case 's':
+        void this.openShell();
+        return true;
+      case 'a': {
+        const qs = step.challenge!.questions ?? [];
+        const q = this.nextQuestion(qs, ch);
+        if (!q) {
+          this.patchChallenge({ message: qs.length ? 'Every question is answered.' : 'This challenge asks no questions.' });
+          return true;
+        }
+        this.patchChallenge({ input: { id: q.id, text: '', checking: false }, feedback: null, message: null });
+        return true;
+      }
+      case 'R':
+        void this.resetChallenge();
+        return true;
+      case 'S':
+        if (!ch.hintSeen && ch.phase !== 'passed') {
+          this.patchChallenge({ message: 'The reference solution shows after a hint: press h first (or pass the challenge).' });
+          return true;
+        }
+        this.patchChallenge({ showSolution: !ch.showSolution, solutionShown: ch.solutionShown || ch.phase !== 'passed', message: null });
+        if (ch.phase === 'working') this.markChallenge(step, 'started');
+        return true;
+      case 'k':
+        if (ch.phase === 'passed') return false;
+        return this.skipChallenge();
+      default:
+        return false;
+    }
+  }
+
+  /** `k`: skipped (kept in progress as such); the lesson goes on. */
+  private skipChallenge(): boolean {
+    const i = this.state.index;
+    const step = this.steps[i];
+    this.stopPolling();
+    this.patchChallenge({ phase: 'skipped', input: null });
+    this.progress.step = Math.min(i + 1, this.steps.length - 1);
+    this.markChallenge(step, 'skipped');
+    this.next();
+    return true;
   }
 
   // ----- live view -----------------------------------------------------------------------------
@@ -397,6 +854,10 @@ export class LessonController {
       return true;
     }
     if (s.zoom) return this.zoomKey(input, key);
+    // An answer being typed takes every key (q and ? are letters of it).
+    if (s.phase === 'step' && s.looking === null && s.challenge?.input) return this.inputKey(input, key);
+    // The shell has the terminal; keys that reach us now are stale.
+    if (s.challenge?.inShell) return false;
     if (input === 'q') {
       void this.quit(s.phase === 'fatal' ? 1 : 0);
       return true;
@@ -457,6 +918,7 @@ export class LessonController {
    */
   private look(i: number): void {
     const step = this.steps[i];
+    this.stopPolling();
     this.set({ looking: i, zoom: null, scroll: 0 });
     if (this.state.records[i].viewAfter || !step.view) this.stopSampling();
     else this.startSampling(step);
@@ -472,6 +934,7 @@ export class LessonController {
     }
     if (input === 'h') {
       this.set({ hint: !s.hint });
+      if (s.challenge && s.looking === null && !s.hint) this.patchChallenge({ hintSeen: true });
       return true;
     }
     if (s.looking !== null) {
@@ -484,6 +947,7 @@ export class LessonController {
         if (next >= s.index) {
           this.set({ looking: null });
           this.startSampling(step);
+          if (s.challenge?.phase === 'working') this.startPolling(s.index);
         } else this.look(next);
         return true;
       }
@@ -494,6 +958,8 @@ export class LessonController {
       return true;
     }
     switch (s.stepPhase) {
+      case 'challenge':
+        return this.challengeKey(input, key);
       case 'ask': {
         const n = step.prediction!.choices.length;
         const digit = Number(input);
@@ -539,6 +1005,26 @@ export class LessonController {
     }
   }
 
+  /** The keys of a challenge step, by where it is. */
+  private challengeKeys(hint: KeyItem, back: KeyItem[], panels: KeyItem[], quit: KeyItem, help: KeyItem): KeyItem[] {
+    const ch = this.state.challenge;
+    const last = this.state.index === this.steps.length - 1;
+    if (!ch || ch.phase === 'setup' || ch.phase === 'resetting') return [{ key: '', label: 'setting up…', essential: true }, quit, help];
+    if (ch.phase === 'ending') return [{ key: '', label: 'removing the challenge…', essential: true }, quit, help];
+    if (ch.inShell) return [{ key: '', label: 'in the shell', essential: true }];
+    if (ch.input) return [{ key: 'enter', label: 'check the answer', essential: true }, { key: 'esc', label: 'cancel', essential: true }];
+    if (ch.phase === 'error') return [{ key: 'R', label: 'try again', essential: true }, { key: 'k', label: 'skip', essential: true }, ...back, ...panels, quit, help];
+    const questions = this.steps[this.state.index].challenge!.questions ?? [];
+    const open = questions.some((q) => !ch.answered.includes(q.id));
+    const shell: KeyItem = { key: 's', label: 'shell', essential: true };
+    const answer: KeyItem[] = open ? [{ key: 'a', label: 'answer', essential: true }] : [];
+    const solution: KeyItem[] = ch.hintSeen || ch.phase === 'passed' ? [{ key: 'S', label: ch.showSolution ? 'hide solution' : 'solution' }] : [];
+    if (ch.phase === 'passed' || ch.phase === 'skipped') {
+      return [{ key: 'enter', label: last ? 'finish' : 'next step', essential: true }, shell, ...answer, ...solution, hint, ...back, ...panels, quit, help];
+    }
+    return [shell, ...answer, hint, { key: 'R', label: 'reset' }, ...solution, { key: 'k', label: 'skip' }, ...back, ...panels, quit, help];
+  }
+
   /** The keys that work now, for the help line (most useful first) and the "?" overlay. */
   keys(): KeyItem[] {
     const s = this.state;
@@ -580,6 +1066,7 @@ export class LessonController {
       ];
     }
     const hint: KeyItem = { key: 'h', label: s.hint ? 'hide hint' : 'hint' };
+    if (s.stepPhase === 'challenge') return this.challengeKeys(hint, back, panels, quit, help);
     switch (s.stepPhase) {
       case 'ask': {
         const n = this.steps[s.index].prediction!.choices.length;

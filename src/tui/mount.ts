@@ -10,7 +10,11 @@
  * the terminal has reflowed that frame. So on a resize the screen is cleared and the app mounted
  * again at the new size; its state lives outside React (the controller), so nothing is lost.
  */
+import tty from 'node:tty';
+
 import type { ReactElement } from 'react';
+
+import { openTerminal } from '../repl/terminal.js';
 
 type Ink = typeof import('ink');
 
@@ -58,6 +62,23 @@ export interface TerminalSize {
 export interface Screen {
   /** Takes the screen down: Ink unmounted, the alternate screen left, the cursor shown. */
   close(): void;
+  /**
+   * Gives the terminal away (to a shell): Ink unmounted, its input stream destroyed (nothing in
+   * this process reads the terminal until resume), the normal screen back. Needs `ownInput`.
+   */
+  suspend(): Promise<void>;
+  /** Takes the terminal back and draws the app again (throws when the terminal is gone). */
+  resume(): void;
+}
+
+export interface MountOptions {
+  /**
+   * Default: yes when stdin is a terminal. Ink reads keys from a stream on its own descriptor of the terminal, not process.stdin, so
+   * the stream can be destroyed while another program has the terminal (suspend/resume): a
+   * paused process.stdin may still read, which would steal the shell's keys or stop this whole
+   * process with SIGTTIN once it is in the background process group (see src/tui/repl/run.tsx).
+   */
+  ownInput?: boolean;
 }
 
 const ALT_ON = '\u001B[?1049h';
@@ -73,7 +94,7 @@ export function terminalSize(stdout: NodeJS.WriteStream = process.stdout): Termi
  * Mounts `build(size)` full-screen. `build` is called again (and the app remounted) after each
  * resize. Must be called after loadInk().
  */
-export function mountScreen(build: (size: TerminalSize) => ReactElement, stdout: NodeJS.WriteStream = process.stdout): Screen {
+export function mountScreen(build: (size: TerminalSize) => ReactElement, stdout: NodeJS.WriteStream = process.stdout, mountOptions: MountOptions = {}): Screen {
   if (!inkModule) throw new Error('mountScreen before loadInk');
   const ink = inkModule;
   const write = (s: string) => {
@@ -83,7 +104,30 @@ export function mountScreen(build: (size: TerminalSize) => ReactElement, stdout:
       /* the terminal is gone (SIGHUP): nothing to restore */
     }
   };
-  const options = { stdout, exitOnCtrlC: false, incrementalRendering: false, maxFps: 30, patchConsole: true } as const;
+  let input: tty.ReadStream | null = null;
+  const swallow = () => undefined;
+  // Every screen reads its own descriptor when it can: a screen that read process.stdin would
+  // leave it reading after closing (Ink does not stop the read), and the next screen's shell
+  // handover would then have this process read the terminal from the background (EIO, SIGTTIN).
+  const own = mountOptions.ownInput ?? process.stdin.isTTY === true;
+  const openInput = () => {
+    if (!own) return;
+    input = new tty.ReadStream(openTerminal());
+    input.on('error', swallow);
+  };
+  const closeInput = () => {
+    if (!input) return;
+    try {
+      input.setRawMode(false);
+    } catch {
+      /* the terminal is gone */
+    }
+    input.destroy();
+    input = null;
+  };
+  const stdinOf = () => (input ?? process.stdin) as NodeJS.ReadStream;
+  const options = () => ({ stdout, stdin: stdinOf(), exitOnCtrlC: false, incrementalRendering: false, maxFps: 30, patchConsole: true }) as const;
+  openInput();
   write(ALT_ON + CLEAR);
   let closed = false;
   // Last resort: whatever ends the process, give the learner their terminal back.
@@ -98,18 +142,20 @@ export function mountScreen(build: (size: TerminalSize) => ReactElement, stdout:
   // Raw mode before the first frame: Ink turns it on only in an effect after drawing, and a key
   // pressed in between would be echoed by the terminal (scrolling the screen) and arrive as "\n".
   const raw = () => {
-    if (process.stdin.isTTY) process.stdin.setRawMode(true);
+    const stdin = stdinOf();
+    if (stdin.isTTY) stdin.setRawMode(true);
   };
   raw();
-  let instance = ink.render(build(terminalSize(stdout)), options);
+  let instance = ink.render(build(terminalSize(stdout)), options());
   let timer: NodeJS.Timeout | null = null;
+  let suspended = false;
   const remount = () => {
     timer = null;
-    if (closed) return;
+    if (closed || suspended) return;
     instance.unmount();
     raw();
     write(CLEAR);
-    instance = ink.render(build(terminalSize(stdout)), options);
+    instance = ink.render(build(terminalSize(stdout)), options());
   };
   const onResize = () => {
     if (timer) clearTimeout(timer);
@@ -122,11 +168,33 @@ export function mountScreen(build: (size: TerminalSize) => ReactElement, stdout:
       closed = true;
       if (timer) clearTimeout(timer);
       stdout.off('resize', onResize);
-      instance.unmount();
-      if (process.stdin.isTTY) process.stdin.setRawMode(false);
-      write(SHOW_CURSOR + ALT_OFF);
+      if (!suspended) instance.unmount();
+      if (input) closeInput();
+      else if (process.stdin.isTTY) process.stdin.setRawMode(false);
+      // Suspended, the normal screen is up already (a shell's output on it): leaving the alternate
+      // screen again would put the cursor back where it was before, over that output.
+      write(suspended ? SHOW_CURSOR : SHOW_CURSOR + ALT_OFF);
       process.off('exit', onExit);
       stdout.off('error', onWriteError);
+    },
+    async suspend() {
+      if (closed || suspended) return;
+      if (!own) throw new Error('suspend needs a screen that reads its own descriptor of the terminal (ownInput)');
+      suspended = true;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      instance.unmount();
+      await instance.waitUntilExit().catch(() => undefined);
+      closeInput();
+      write(SHOW_CURSOR + ALT_OFF);
+    },
+    resume() {
+      if (closed || !suspended) return;
+      openInput();
+      suspended = false;
+      write(ALT_ON + CLEAR);
+      raw();
+      instance = ink.render(build(terminalSize(stdout)), options());
     },
   };
 }

@@ -8,7 +8,9 @@ import readline from 'node:readline';
 import { LessonSession, loadLesson, missingRequirements } from '../lessons/engine.js';
 import { emptyProgress, loadLessonProgress, saveProgress } from '../lessons/progress.js';
 import type { Lesson, LessonProgress } from '../lessons/types.js';
+import { withTerminal } from '../repl/terminal.js';
 import { formatError } from '../runtime/index.js';
+import { runChallengeAuto, runChallengeInteractive } from './plain-challenge.js';
 import { checkLines, logLines, viewLines, wrap } from './text.js';
 
 export interface PlainOptions {
@@ -18,25 +20,65 @@ export interface PlainOptions {
   width?: number;
 }
 
+/**
+ * Line prompts. Lines that arrive while nothing is asked (typed ahead, or piped in by a script
+ * while a check runs) are queued, not dropped: each ask() takes the next one.
+ */
 class Prompter {
   private rl: readline.Interface;
   private closed = false;
+  private readonly queue: string[] = [];
+  private waiting: ((line: string | null) => void) | null = null;
+  private readonly output: NodeJS.WritableStream;
   constructor(input: NodeJS.ReadableStream, output: NodeJS.WritableStream) {
+    this.output = output;
     this.rl = readline.createInterface({ input, output, terminal: false });
+    this.rl.on('line', (line) => {
+      // Bounded: a flood of input is not kept (a learner types a few lines ahead at most).
+      if (this.waiting) this.take(line);
+      else if (this.queue.length < 100) this.queue.push(line);
+    });
     this.rl.on('close', () => {
       this.closed = true;
+      this.take(null);
     });
+    // An input that has already ended (read to its end before, in this process) sends no more
+    // 'close': without this, the first question would wait for ever.
+    const r = input as NodeJS.ReadableStream & { readableEnded?: boolean; destroyed?: boolean };
+    if (r.readableEnded || r.destroyed) this.closed = true;
   }
-  ask(q: string): Promise<string | null> {
+  private take(line: string | null) {
+    const w = this.waiting;
+    this.waiting = null;
+    w?.(line);
+  }
+  /** The next line (trimmed), or null at the end of input; `signal` ends the wait early with ''. */
+  ask(q: string, signal?: AbortSignal): Promise<string | null> {
+    this.output.write(q);
+    const next = this.queue.shift();
+    if (next !== undefined) return Promise.resolve(next.trim());
     if (this.closed) return Promise.resolve(null);
     return new Promise((resolve) => {
-      const onClose = () => resolve(null);
-      this.rl.once('close', onClose);
-      this.rl.question(q, (a) => {
-        this.rl.off('close', onClose);
-        resolve(a.trim());
-      });
+      const waiting = (line: string | null) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(line === null ? null : line.trim());
+      };
+      const onAbort = () => {
+        if (this.waiting !== waiting) return;
+        this.waiting = null;
+        this.output.write('\n');
+        resolve('');
+      };
+      this.waiting = waiting;
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
+  }
+  /** Stops reading the input (while a shell owns the terminal: a background read would stop us with SIGTTIN). */
+  pause() {
+    if (!this.closed) this.rl.pause();
+  }
+  resume() {
+    if (!this.closed) this.rl.resume();
   }
   close() {
     this.rl.close();
@@ -83,6 +125,18 @@ export async function runLessonPlain(id: string, options: PlainOptions): Promise
     }
   };
   const prompter = interactive ? new Prompter(options.input ?? process.stdin, out) : null;
+  // A challenge's shell gets the real terminal (as the REPL's enter does); the prompter is paused meanwhile.
+  const terminal =
+    prompter && !options.input && process.stdin.isTTY
+      ? <T>(intro: string, run: (fd: number) => Promise<T>) =>
+          withTerminal(run, {
+            before: () => {
+              prompter.pause();
+              print(intro);
+            },
+            after: () => prompter.resume(),
+          })
+      : undefined;
   const steps = lesson.steps;
   let start = 0;
   if (interactive && progress.completed) {
@@ -124,6 +178,22 @@ export async function runLessonPlain(id: string, options: PlainOptions): Promise
       const step = steps[i];
       print(`\n── Step ${i + 1}/${steps.length}: ${step.title} ${'─'.repeat(Math.max(0, width - step.title.length - 16))}`);
       print(wrap(step.prose ?? '', width));
+      if (step.challenge) {
+        const o = options.auto
+          ? await runChallengeAuto(session, i, print, width)
+          : await runChallengeInteractive(session, i, { print, ask: (q, signal) => prompter!.ask(q, signal), width, progress, save, terminal });
+        if (o === 'quit') {
+          quit = true;
+          break;
+        }
+        passedChecks += o.checksPassed;
+        if (o.passed || o.skipped) {
+          if (o.passed && !progress.done.includes(step.id)) progress.done.push(step.id);
+          progress.step = Math.min(i + 1, steps.length - 1);
+          if (interactive) save();
+        } else if (options.auto) failedChecks += Math.max(1, o.checksFailed);
+        continue;
+      }
       let choice: number | null = null;
       if (step.prediction) {
         const p = step.prediction;
@@ -234,10 +304,14 @@ export async function runLessonPlain(id: string, options: PlainOptions): Promise
 /** The course as a numbered list; asks which lesson to run. Returns its id, or null to quit. */
 export async function pickLessonPlain(out: NodeJS.WritableStream = process.stdout): Promise<string | null> {
   const { COURSE } = await import('../lessons/manifest.js');
-  const { readAllProgress, statusOf } = await import('../lessons/progress.js');
+  const { challengeCounts, challengeText, readAllProgress, statusOf } = await import('../lessons/progress.js');
   const progress = readAllProgress((m) => out.write(`${m}\n`));
   out.write('Lessons:\n');
-  COURSE.forEach((e, i) => out.write(`  ${i + 1}) ${e.title} [${statusOf(progress[e.id] ?? null)}]: ${e.summary}\n`));
+  COURSE.forEach((e, i) => {
+    const p = progress[e.id] ?? null;
+    const ch = challengeText(challengeCounts(e.challenges, p));
+    out.write(`  ${i + 1}) ${e.title} [${statusOf(p)}${ch ? `, ${ch}` : ''}]: ${e.summary}\n`);
+  });
   const prompter = new Prompter(process.stdin, out);
   try {
     for (;;) {

@@ -44,3 +44,14 @@ export function releaseLessonLock(): void {
     /* not ours, or already gone */
   }
 }
+
+/**
+ * The line `learn ID --auto --plain` ends with when every check passed: "N checks passed. Lesson
+ * complete.", N counted from the lesson itself (the guided steps' checks and the challenges').
+ */
+export async function completeLine(id: string): Promise<RegExp> {
+  const { loadLesson } = await import('../../src/lessons/engine.js');
+  const lesson = await loadLesson(id);
+  const n = lesson.steps.reduce((sum, s) => sum + s.checks.length + (s.challenge?.checks.length ?? 0), 0);
+  return new RegExp(`: ${n} checks passed\\. Lesson complete\\.`);
+}

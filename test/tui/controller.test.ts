@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { LessonController } from '../../src/tui/lesson-controller.js';
-import { fakeLesson, fakeSession, memoryStore, until } from './fixtures.js';
+import { fakeChallengeLesson, fakeChallengeSession, fakeLesson, fakeSession, memoryStore, until } from './fixtures.js';
 
 const enter = { return: true };
 let live: LessonController[] = [];
@@ -177,5 +177,143 @@ describe('the lesson flow', () => {
       c.handleKey('', { escape: true });
       expect(c.getState().zoom).toBeNull();
     }
+  });
+});
+
+describe('a challenge step', () => {
+  /** Resumed at the challenge (step 2 of 3); the fake challenge polled until its first result. */
+  async function atChallenge() {
+    const lesson = fakeChallengeLesson();
+    const fake = fakeChallengeSession(lesson);
+    const store = memoryStore({ 'fake-lesson': { step: 1, done: ['step-1'], completed: false, predictions: {}, updated: '' } });
+    const c = new LessonController(lesson, fake.session, store);
+    live.push(c);
+    await c.start();
+    await until(() => c.getState().challenge?.poll !== null && c.getState().challenge?.poll !== undefined);
+    return { c, fake, store, ch: fake.challenge };
+  }
+  const type = (c: LessonController, text: string) => {
+    for (const ch of text) c.handleKey(ch, {});
+  };
+
+  it('sets up at once (act), polls every second, ticks checks live and shows the hint whose condition holds', async () => {
+    const { c, fake, ch, store } = await atChallenge();
+    expect(fake.acted).toEqual([1]);
+    expect(c.getState()).toMatchObject({ index: 1, stepPhase: 'challenge' });
+    expect(c.getState().challenge).toMatchObject({ phase: 'working', envFile: '/run/sandbox/ws/fake-ws/env' });
+    expect(c.getState().records[1].results?.map((r) => r.pass)).toEqual([false, false]);
+    expect(store.data['fake-lesson'].challenges).toEqual({ 'fake-challenge': { state: 'started', answered: [] } });
+    ch.passing.add(0);
+    ch.hintHolds = true;
+    const t0 = Date.now();
+    await until(() => c.getState().records[1].results?.[0].pass === true, 2500);
+    expect(Date.now() - t0).toBeLessThan(2000); // one poll a second (a loaded machine adds a little)
+    expect(c.getState().challenge?.poll?.hint?.text).toMatch(/fresh \/proc/);
+    // About one poll a second, never two at once.
+    const polls = ch.polls;
+    await new Promise((r) => setTimeout(r, 2100));
+    expect(ch.polls - polls).toBeGreaterThanOrEqual(1);
+    expect(ch.polls - polls).toBeLessThanOrEqual(3);
+    expect(c.keys().map((k) => k.key).slice(0, 3)).toEqual(['s', 'a', 'h']);
+  }, 10_000);
+
+  it('passes once every check passes and every question is answered right; saves done; enter ends it and goes on', async () => {
+    const { c, ch, store, fake } = await atChallenge();
+    ch.passing.add(0).add(1);
+    await until(() => c.getState().challenge?.poll?.passed === true, 2500);
+    expect(c.getState().challenge?.phase).toBe('working'); // the question is open
+    c.handleKey('a', {});
+    expect(c.getState().challenge?.input).toMatchObject({ id: 'q1', text: '' });
+    type(c, '42q');
+    c.handleKey('', { backspace: true });
+    expect(c.getState().challenge?.input?.text).toBe('42');
+    c.handleKey('', enter);
+    await until(() => c.getState().challenge?.feedback !== null);
+    expect(c.getState().challenge).toMatchObject({ input: { id: 'q1', text: '' }, feedback: { right: false }, phase: 'working' });
+    c.handleKey('4711\r', {}); // typed fast: one chunk
+    await until(() => c.getState().challenge?.phase === 'passed');
+    expect(c.getState().challenge?.feedback).toEqual({ right: true, text: 'NSpid shows both.' });
+    expect(store.data['fake-lesson']).toMatchObject({
+      step: 2,
+      done: ['step-1', 'fake-challenge'],
+      challenges: { 'fake-challenge': { state: 'done', answered: ['q1'] } },
+    });
+    const polls = ch.polls;
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(ch.polls).toBe(polls); // polling stops once passed
+    expect(c.keys()[0]).toMatchObject({ key: 'enter', label: 'next step' });
+    c.handleKey('', enter);
+    await until(() => c.getState().index === 2);
+    expect(ch.ended).toBe(1);
+    expect(c.getState().notice).toMatch(/Left on the host by the challenge \(remove by hand\): mount on \/mnt\/x/);
+    expect(fake.acted).toEqual([1]);
+  }, 10_000);
+
+  it('S shows the solution only after a hint; h shows the general hint; the solution is recorded', async () => {
+    const { c, store } = await atChallenge();
+    c.handleKey('S', {});
+    expect(c.getState().challenge).toMatchObject({ showSolution: false, message: expect.stringMatching(/after a hint/) });
+    c.handleKey('h', {});
+    expect(c.getState()).toMatchObject({ hint: true, challenge: { hintSeen: true } });
+    c.handleKey('S', {});
+    expect(c.getState().challenge).toMatchObject({ showSolution: true, solutionShown: true });
+    expect(store.data['fake-lesson'].challenges?.['fake-challenge']).toEqual({ state: 'started', answered: [], solutionShown: true });
+  });
+
+  it('a fail-state shows; R resets (naming what it could not remove); k skips and goes on', async () => {
+    const { c, ch, store } = await atChallenge();
+    ch.failHolds = true;
+    ch.passing.add(0);
+    await until(() => c.getState().challenge?.poll?.fail !== null, 2500);
+    c.handleKey('R', {});
+    await until(() => c.getState().challenge?.phase === 'working' && ch.resets === 1);
+    expect(c.getState().challenge?.message).toMatch(/Not removed \(remove by hand\): network interface eth-stray/);
+    c.handleKey('k', {});
+    await until(() => c.getState().index === 2);
+    expect(store.data['fake-lesson']).toMatchObject({ step: 2, done: ['step-1'], challenges: { 'fake-challenge': { state: 'skipped' } } });
+    expect(ch.ended).toBe(1);
+  }, 10_000);
+
+  it('s hands the terminal to the shell runner; polling goes on meanwhile; keys wait until it is back', async () => {
+    const { c, ch } = await atChallenge();
+    let release!: () => void;
+    const specs: unknown[] = [];
+    c.shellRunner = (spec) => {
+      specs.push(spec);
+      return new Promise<void>((r) => (release = r));
+    };
+    c.handleKey('s', {});
+    await until(() => c.getState().challenge?.inShell === true);
+    expect(specs).toEqual([expect.objectContaining({ argv: ['bash', '-i'] })]);
+    ch.passing.add(1);
+    await until(() => c.getState().records[1].results?.[1].pass === true, 2500);
+    expect(c.handleKey('k', {})).toBe(false);
+    release();
+    await until(() => c.getState().challenge?.inShell === false);
+    expect(c.getState().challenge).toMatchObject({ phase: 'working', message: 'Back from the shell.' });
+  }, 10_000);
+
+  it('b stops the poll while looking back; q ends the challenge and names what was left', async () => {
+    const { c, ch, fake } = await atChallenge();
+    c.handleKey('b', {});
+    await new Promise((r) => setTimeout(r, 100));
+    const polls = ch.polls;
+    await new Promise((r) => setTimeout(r, 1300));
+    expect(ch.polls).toBe(polls);
+    c.handleKey('', { escape: true });
+    await until(() => ch.polls > polls);
+    c.handleKey('q', {});
+    const exit = await c.done;
+    expect(ch.ended).toBe(1);
+    expect(fake.closed).toBe(1);
+    expect(exit.message).toMatch(/Stopped at step 2 of 3.*\nAll of this lesson's sandboxes were removed\.\nLeft on the host by the challenge \(remove by hand\): mount on \/mnt\/x/);
+  }, 10_000);
+
+  it('the summary counts challenges done and skipped', async () => {
+    const { c, ch } = await atChallenge();
+    c.handleKey('k', {});
+    await until(() => c.getState().index === 2);
+    void ch;
+    expect(c.summary()).toMatchObject({ challenges: 1, challengesDone: 0, challengesSkipped: 1 });
   });
 });

@@ -137,3 +137,105 @@ export async function until(cond: () => boolean, ms = 2000): Promise<void> {
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/** A fake ChallengeRun: checks the test sets, a conditional hint, a fail-state, one question. */
+export interface FakeChallenge {
+  /** Which checks pass now (by index). */
+  passing: Set<number>;
+  hintHolds: boolean;
+  failHolds: boolean;
+  polls: number;
+  resets: number;
+  ended: number;
+  /** The answer the "kernel" gives to the question. */
+  value: string;
+  shells: number;
+}
+
+/**
+ * A lesson with a guided step, then a challenge step (two checks, a conditional hint, a general
+ * hint, a fail-state, a question), then a last guided step; and a fake session whose challenge
+ * the test drives through `challenge`.
+ */
+export function fakeChallengeLesson(): Lesson {
+  const base = fakeLesson(3);
+  const chStep: Lesson['steps'][number] = {
+    id: 'fake-challenge',
+    title: 'Challenge: do it yourself',
+    prose: 'The text of the challenge.',
+    checks: [],
+    hint: 'The step hint.',
+    takeaway: 'You did it yourself.',
+    challenge: {
+      goal: 'Make two processes in a new PID namespace.',
+      tools: ['unshare', 'ps'],
+      setup: async () => undefined,
+      vars: () => [],
+      checks: [
+        { label: 'a new namespace', run: () => pass('a new namespace', 'readlink', 'x') },
+        { label: 'two processes in it', run: () => pass('two processes in it', 'count', '2') },
+      ],
+      hints: [
+        { when: { probe: 'readlink /proc/X/root/proc/1/ns/pid', holds: () => true }, text: 'Mount a fresh /proc: unshare --mount-proc.' },
+        { text: 'The general hint: unshare --pid --fork --mount-proc.' },
+      ],
+      failStates: [{ when: { probe: 'cat pids.current', holds: () => true }, text: 'The PIDs are spent.', reach: [] }],
+      questions: [{ id: 'q1', question: 'What is the host PID of PID 1?', answer: () => ({ probe: 'echo 4711', value: '4711' }), compare: 'number', explanation: 'NSpid shows both.' }],
+      solution: ["unshare --pid --fork --mount-proc sh -c 'sleep 1000 & exec sleep 1000' &"],
+    },
+  };
+  return { ...base, steps: [base.steps[0], chStep, base.steps[2]] };
+}
+
+export function fakeChallengeSession(lesson: Lesson): FakeSession & { challenge: FakeChallenge } {
+  const fake = fakeSession(lesson) as FakeSession & { challenge: FakeChallenge };
+  const ch: FakeChallenge = { passing: new Set(), hintHolds: false, failHolds: false, polls: 0, resets: 0, ended: 0, value: '4711', shells: 0 };
+  fake.challenge = ch;
+  let current = -1;
+  const vars = [
+    { name: 'WS', value: '/run/sandbox/ws/fake-ws', about: 'a scratch directory' },
+    { name: 'NETNS', value: 'sandbox-fake-bench', about: 'a netns name' },
+  ];
+  const run = (i: number) => {
+    const c = lesson.steps[i].challenge!;
+    return {
+      vars,
+      shownVars: vars,
+      envFile: '/run/sandbox/ws/fake-ws/env',
+      poll: async () => {
+        ch.polls++;
+        const results = c.checks.map((k, n) => ({ label: k.label, probe: `probe ${n}`, expected: 'yes', actual: ch.passing.has(n) ? 'yes' : 'no', pass: ch.passing.has(n) }));
+        const passed = results.every((r) => r.pass);
+        return {
+          results,
+          passed,
+          hint: !passed && ch.hintHolds ? c.hints[0] : null,
+          fail: ch.failHolds ? c.failStates![0] : null,
+          at: Date.now(),
+        };
+      },
+      answer: async (q: { compare?: string }, typed: string) => ({ right: Number(typed.trim()) === Number(ch.value), value: ch.value, probe: 'echo' }),
+      reset: async () => {
+        ch.resets++;
+        ch.passing.clear();
+        return ['network interface eth-stray (ip link delete eth-stray)'];
+      },
+      shell: () => ({ sandbox: {}, argv: ['bash', '-i'], env: {}, intro: 'a root shell' }),
+      takeLog: () => [],
+    };
+  };
+  const s = fake.session as unknown as Record<string, unknown>;
+  const act = s.act as (i: number) => Promise<unknown>;
+  s.act = async (i: number) => {
+    if (lesson.steps[i].challenge) current = i;
+    return act(i);
+  };
+  s.challengeOf = (i: number) => (i === current ? run(i) : null);
+  s.endChallenge = async () => {
+    if (current < 0) return [];
+    current = -1;
+    ch.ended++;
+    return ['mount on /mnt/x (umount /mnt/x)'];
+  };
+  return fake;
+}

@@ -10,6 +10,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import {
+  challengeCounts,
+  challengeText,
   emptyProgress,
   lessonProblem,
   loadLessonProgress,
@@ -66,6 +68,32 @@ describe('parseProgress', () => {
     expect(Object.keys(p.lessons)).toEqual([]);
   });
 
+  it('keeps valid challenge states (answers deduplicated); an entry without them stays without', () => {
+    const withC = { ...good, challenges: { 'own-ns': { state: 'done', answered: ['q1', 'q1'], solutionShown: false }, 'find-it': { state: 'skipped', answered: [] } } };
+    const p = parseProgress(file({ a: withC, b: good }));
+    expect(p.problems).toEqual([]);
+    expect(p.lessons.a.challenges).toEqual({ 'own-ns': { state: 'done', answered: ['q1'], solutionShown: false }, 'find-it': { state: 'skipped', answered: [] } });
+    expect('challenges' in p.lessons.b).toBe(false);
+  });
+
+  it.each([
+    ['challenges not an object', [], /"challenges" is not an object/],
+    ['challenges null', null, /"challenges" is not an object/],
+    ['an unknown state', { c: { state: 'won', answered: [] } }, /challenge "c" is not valid/],
+    ['a state missing', { c: { answered: [] } }, /challenge "c" is not valid/],
+    ['answered not a list', { c: { state: 'started', answered: 'q1' } }, /challenge "c" is not valid/],
+    ['answered with a non-id', { c: { state: 'started', answered: ['Q 1'] } }, /challenge "c" is not valid/],
+    ['answered too long', { c: { state: 'started', answered: Array.from({ length: 101 }, (_, i) => `q${i}`) } }, /challenge "c" is not valid/],
+    ['solutionShown not a boolean', { c: { state: 'done', answered: [], solutionShown: 'yes' } }, /challenge "c" is not valid/],
+    ['a step id that is not an id', { 'Not An Id': { state: 'done', answered: [] } }, /challenge "Not An Id" is not valid/],
+    ['too many challenges', Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`c${i}`, { state: 'done', answered: [] }])), /too many challenges/],
+  ])('drops a lesson whose challenges have %s', (_what, challenges, problem) => {
+    const p = parseProgress(file({ a: good, b: { ...good, challenges } }));
+    expect(p.dropped).toEqual(['b']);
+    expect(p.problems.join()).toMatch(problem);
+    expect({ ...p.lessons }).toEqual({ a: good });
+  });
+
   it('an id like __proto__ or constructor reaches no prototype', () => {
     const p = parseProgress(`{"version":1,"lessons":{"__proto__":${JSON.stringify(good)},"constructor":${JSON.stringify(good)}}}`);
     expect(Object.getPrototypeOf(p.lessons)).toBeNull();
@@ -82,6 +110,29 @@ describe('lessonProblem (checked against the lesson itself)', () => {
     expect(lessonProblem({ ...good, done: ['third'] }, lesson)).toMatch(/unknown step "third"/);
     expect(lessonProblem({ ...good, predictions: { first: { choice: 5, correct: false } } }, lesson)).toMatch(/not one of the choices/);
     expect(lessonProblem({ ...good, predictions: { second: { choice: 0, correct: false } } }, lesson)).toMatch(/not one of the choices/);
+  });
+
+  it('challenges: only the lesson\'s challenge steps, answers only to their questions', () => {
+    const withC = {
+      steps: [{ id: 'first', prediction: { choices: ['x', 'y'] } }, { id: 'second' }, { id: 'own-ns', challenge: { questions: [{ id: 'q1' }] } }, { id: 'no-q', challenge: {} }],
+    } as never;
+    const ok = { ...good, challenges: { 'own-ns': { state: 'started' as const, answered: ['q1'] }, 'no-q': { state: 'skipped' as const, answered: [] } } };
+    expect(lessonProblem(ok, withC)).toBeNull();
+    expect(lessonProblem({ ...good, challenges: { gone: { state: 'done', answered: [] } } }, withC)).toMatch(/"gone" is not a challenge of this lesson/);
+    expect(lessonProblem({ ...good, challenges: { second: { state: 'done', answered: [] } } }, withC)).toMatch(/"second" is not a challenge/);
+    expect(lessonProblem({ ...good, challenges: { 'own-ns': { state: 'done', answered: ['q2'] } } }, withC)).toMatch(/challenge "own-ns" has no question "q2"/);
+    expect(lessonProblem({ ...good, challenges: { 'no-q': { state: 'done', answered: ['q1'] } } }, withC)).toMatch(/challenge "no-q" has no question "q1"/);
+  });
+});
+
+describe('challengeCounts / challengeText (the catalogue)', () => {
+  const ids = ['c1', 'c2', 'c3'];
+  it('counts done (in done, or state done), skipped, out of the lesson\'s challenges', () => {
+    expect(challengeCounts(ids, null)).toEqual({ done: 0, total: 3, skipped: 0 });
+    const p = { ...good, done: ['first', 'c1'], challenges: { c2: { state: 'skipped' as const, answered: [] }, c3: { state: 'started' as const, answered: [] }, old: { state: 'done' as const, answered: [] } } };
+    expect(challengeCounts(ids, p)).toEqual({ done: 1, total: 3, skipped: 1 });
+    expect(challengeText(challengeCounts(ids, p))).toBe('challenges 1/3, 1 skipped');
+    expect(challengeText(challengeCounts([], p))).toBe('');
   });
 });
 

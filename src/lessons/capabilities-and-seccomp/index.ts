@@ -27,6 +27,7 @@ import { noSandbox, statusField, verdict, type Verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
 import type { Lesson, TableView, View } from '../types.js';
 import { memberPids } from '../views.js';
+import { challengeSteps } from './challenges.js';
 
 /** The unprivileged uid (and gid) that runs the setuid program; no host user needs to exist. */
 const UID = 4242;
@@ -654,5 +655,6 @@ export const lesson: Lesson = {
       takeaway:
         'no_new_privs closes the last door: even a setuid-root program cannot raise privileges. Without it, setuid root still only gets the bounding set back, so a default sandbox stays within Docker\'s 14.',
     },
+    ...challengeSteps,
   ],
 };

@@ -15,6 +15,7 @@ import { cgroupFile, cgroups, type Sandbox, type SandboxProcess, snapshot } from
 import { noSandbox, settle, verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
 import type { GaugesView, Lesson, View } from '../types.js';
+import { CHALLENGES } from './challenges.js';
 
 const MiB = 1024 * 1024;
 const LIMIT = 32 * MiB;
@@ -288,5 +289,6 @@ export const lesson: Lesson = {
       hint: 'Raising a limit takes effect at once. Lowering it below what is in use makes the kernel reclaim memory first, and OOM-kill when it cannot.',
       takeaway: 'A memory limit is a promise the kernel keeps with SIGKILL: the group gets its limit and not a page more, and the rest of the host is untouched.',
     },
+    ...CHALLENGES,
   ],
 };

@@ -4,11 +4,12 @@
  * and the same escape ends where it started. Every claim is a real file read through
  * /proc/PID/root, the root directory of the process in question.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { buildRootTree, mountInfo, PACKAGE_ROOT, SandboxError } from '../../runtime/index.js';
+import { buildRootTree, busyboxPath, mountInfo, PACKAGE_ROOT, SandboxError } from '../../runtime/index.js';
+import { benchPids, nsOf } from '../challenge-probes.js';
 import { noSandbox, verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
 import type { Lesson, TableView, View } from '../types.js';
@@ -113,11 +114,76 @@ async function escapeIn(ctx: LessonContext, key: string): Promise<void> {
   if (pid) await ctx.host(['stat', '-L', '-c', '%d:%i %n', `/proc/${pid}/root`, '/', p.rootfs]);
 }
 
+// ----- challenges ------------------------------------------------------------------------------
+
+/** The challenge's scratch directory ($WS). */
+const wsOf = (ctx: LessonContext) => ctx.getWorkspace('ws')?.path ?? null;
+
+/** The mount namespace of the learner's shell (the bench): "a new one" means any other. */
+const benchMnt = (ctx: LessonContext) => {
+  const bench = ctx.get('bench');
+  return bench ? nsOf(bench.pid, 'mnt') : null;
+};
+
+/** The learner's processes whose root directory is the directory `id` (dev:inode). */
+function rootedAt(ctx: LessonContext, id: string | null): number[] {
+  return id ? benchPids(ctx).filter((p) => dirId(`/proc/${p}/root`) === id) : [];
+}
+
+/** The learner's processes running the program file `exeId` (dev:inode of /proc/PID/exe). */
+function running(ctx: LessonContext, exeId: string | null): number[] {
+  return exeId ? benchPids(ctx).filter((p) => dirId(`/proc/${p}/exe`) === exeId) : [];
+}
+
+/**
+ * Mounts of the host's root filesystem in `pid`'s mountinfo (what an escape could climb to), or
+ * null when it cannot be read. The kernel lists only the mounts reachable from the process's root.
+ */
+function hostRootMounts(pid: number): string[] | null {
+  const hostRoot = mountInfo('self').find((m) => m.mountPoint === '/');
+  try {
+    return mountInfo(pid)
+      .filter((m) => m.dev === hostRoot?.dev && m.root === '/')
+      .map((m) => m.mountPoint);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether `link` in the tree at `root` leads to an executable file when a process chrooted there
+ * resolves it: an absolute symlink target starts from `root`, not from the host's /. One level,
+ * enough for busybox's applet links. Returns the link's target too (null: not a symlink).
+ */
+function runsInside(root: string, link: string): { target: string | null; ok: boolean } {
+  let target: string | null = null;
+  try {
+    const st = fs.lstatSync(path.join(root, link));
+    if (!st.isSymbolicLink()) return { target, ok: st.isFile() && (st.mode & 0o111) !== 0 };
+    target = fs.readlinkSync(path.join(root, link));
+    const real = fs.statSync(target.startsWith('/') ? path.join(root, target) : path.join(root, path.dirname(link), target));
+    return { target, ok: real.isFile() && (real.mode & 0o111) !== 0 };
+  } catch {
+    return { target, ok: false };
+  }
+}
+
+/** Copies the static escape program into a root filesystem's /bin. */
+function addEscape(rootfs: string): void {
+  fs.copyFileSync(escapeProgram(), `${rootfs}/bin/chroot-escape`);
+  fs.chmodSync(`${rootfs}/bin/chroot-escape`, 0o755);
+}
+
+/** A host file outside the root filesystems, with a random token (what an escape reads). */
+function writeSecret(ws: { writeFile: (rel: string, text: string) => string }): string {
+  return ws.writeFile(MARKER, `a host file outside every root filesystem here; token ${randomBytes(6).toString('hex')}\n`);
+}
+
 export const lesson: Lesson = {
   id: 'chroot-and-pivot-root',
   title: 'chroot and pivot_root',
   summary: 'build a root filesystem, chroot into it, break out with the classic escape, and see pivot_root close the door',
-  requires: [{ kind: 'command', name: 'stat' }],
+  requires: [{ kind: 'command', name: 'stat' }, { kind: 'busybox' }, { kind: 'command', name: 'chroot' }, { kind: 'command', name: 'nsenter' }, { kind: 'command', name: 'pivot_root' }],
   steps: [
     {
       id: 'build-rootfs',
@@ -364,6 +430,315 @@ export const lesson: Lesson = {
       ],
       hint: 'Compare the two chroot-escape rows in the view: same program, same root directory to start from, but only the chroot left the host\'s tree mounted above it.',
       takeaway: 'chroot changes one process\'s idea of "/"; pivot_root changes the mount namespace\'s, and detaching the old root removes the host\'s files from it altogether. Containers use pivot_root.',
+    },
+    {
+      id: 'build-a-jail',
+      title: 'Challenge: a chroot jail of your own',
+      checks: [],
+      hint: 'A jail is a directory holding a static busybox and its links; chroot DIR PROGRAM runs PROGRAM with DIR as its root.',
+      challenge: {
+        goal: 'Build a root filesystem at $WS/jail from the static busybox ($BUSYBOX), with a working /bin/sh. Then leave a process running chrooted into $WS/jail, with a /proc of its own mounted there so that `ps` works inside the jail.',
+        tools: ['mkdir', 'cp', 'busybox --install -s', 'chroot', 'mount'],
+        setup: async () => {},
+        vars: () => [{ name: 'BUSYBOX', value: busyboxPath() ?? '(no static busybox)', about: 'the static busybox on this host: one program, every command' }],
+        checks: [
+          {
+            label: '$WS/jail/bin/sh runs inside the jail (a link that resolves there, to busybox)',
+            run: (ctx) => {
+              const ws = wsOf(ctx);
+              if (!ws) return noSandbox('bench', '(the challenge workspace)');
+              const sh = runsInside(`${ws}/jail`, 'bin/sh');
+              const actual = sh.ok ? `runs${sh.target ? ` (-> ${sh.target})` : ''}` : sh.target ? `-> ${sh.target}, which does not exist inside the jail` : fs.existsSync(`${ws}/jail`) ? 'no bin/sh' : 'no $WS/jail';
+              return verdict(`ls -l ${ws}/jail/bin/sh`, 'an executable, seen from inside the jail', actual, sh.ok);
+            },
+          },
+          {
+            label: 'a process of yours has $WS/jail as its root directory',
+            run: (ctx) => {
+              const ws = wsOf(ctx);
+              if (!ws) return noSandbox('bench', '(the challenge workspace)');
+              const jail = dirId(`${ws}/jail`);
+              const pids = rootedAt(ctx, jail);
+              return verdict(`stat -L -c %d:%i /proc/PID/root ${ws}/jail (PID: each of your processes)`, `${jail ?? '(no $WS/jail)'} for one of them`, pids.length ? `PID ${pids.join(', ')}` : 'none', pids.length > 0);
+            },
+          },
+          {
+            label: 'inside the jail, /proc is a proc mount',
+            run: (ctx) => {
+              const ws = wsOf(ctx);
+              if (!ws) return noSandbox('bench', '(the challenge workspace)');
+              const pids = rootedAt(ctx, dirId(`${ws}/jail`));
+              const has = pids.find((p) => {
+                try {
+                  return mountInfo(p).some((m) => m.mountPoint === '/proc' && m.fstype === 'proc');
+                } catch {
+                  return false;
+                }
+              });
+              return verdict(`grep ' /proc ' /proc/PID/mountinfo (PID: the jailed process)`, 'a proc mount at /proc', has ? `proc at /proc (PID ${has})` : pids.length ? 'no mount at /proc' : 'no jailed process', has !== undefined);
+            },
+          },
+        ],
+        hints: [
+          {
+            when: {
+              probe: 'ls -l $WS/jail/bin/sh',
+              holds: (ctx) => {
+                const ws = wsOf(ctx);
+                if (!ws) return false;
+                const sh = runsInside(`${ws}/jail`, 'bin/sh');
+                return sh.target !== null && !sh.ok && sh.target.startsWith(`${ws}/`);
+              },
+            },
+            text: 'Your links point at $WS/jail/bin/busybox, a host path: inside the jail that path does not exist, because "/" is $WS/jail there. Make the links from inside: chroot $WS/jail /bin/busybox --install -s /bin.',
+            reach: ['mkdir -p "$WS/jail/bin"', 'cp "$BUSYBOX" "$WS/jail/bin/busybox"', '"$WS/jail/bin/busybox" --install -s "$WS/jail/bin"'],
+          },
+          {
+            when: {
+              probe: 'ls $WS/jail/bin',
+              holds: (ctx) => {
+                const ws = wsOf(ctx);
+                return !!ws && fs.existsSync(`${ws}/jail/bin/busybox`) && !fs.existsSync(`${ws}/jail/bin/sh`) && !runsInside(`${ws}/jail`, 'bin/sh').target;
+              },
+            },
+            text: 'busybox is one program with many names: it picks the command by the name it was started as, so each command needs a link to it. Run its --install -s inside the jail.',
+            reach: ['mkdir -p "$WS/jail/bin"', 'cp "$BUSYBOX" "$WS/jail/bin/busybox"'],
+          },
+          {
+            when: {
+              probe: "grep ' /proc ' /proc/PID/mountinfo (PID: your jailed process)",
+              holds: (ctx) => {
+                const ws = wsOf(ctx);
+                const pids = ws ? rootedAt(ctx, dirId(`${ws}/jail`)) : [];
+                return pids.length > 0 && pids.every((p) => !mountInfo(p).some((m) => m.mountPoint === '/proc'));
+              },
+            },
+            text: 'A process runs in your jail, but ps there finds nothing: ps reads /proc, and the host\'s /proc is outside the jail. Mount one at $WS/jail/proc (mount -t proc proc DIR): the jailed process sees it as /proc.',
+            reach: ['mkdir -p "$WS/jail/bin"', 'cp "$BUSYBOX" "$WS/jail/bin/busybox"', 'chroot "$WS/jail" /bin/busybox --install -s /bin', 'chroot "$WS/jail" /bin/sleep 1000 >/dev/null 2>&1 &', 'sleep 0.3'],
+          },
+          { text: 'mkdir -p $WS/jail/bin $WS/jail/proc; copy $BUSYBOX to $WS/jail/bin/busybox; let busybox make its links from inside the jail; mount proc; then chroot $WS/jail /bin/sleep 1000 & (a chroot that stays alive).' },
+        ],
+        solution: [
+          'mkdir -p "$WS/jail/bin" "$WS/jail/proc"',
+          'cp "$BUSYBOX" "$WS/jail/bin/busybox"',
+          'chroot "$WS/jail" /bin/busybox --install -s /bin',
+          'mount -t proc proc "$WS/jail/proc"',
+          'chroot "$WS/jail" /bin/sleep 1000 >/dev/null 2>&1 &',
+          'sleep 0.3',
+        ],
+      },
+    },
+    {
+      id: 'escape-the-jail',
+      title: 'Challenge: find the jail, then break out of it',
+      checks: [],
+      hint: '/proc/PID/root is the root directory of process PID; nsenter -r (and -w) starts a program with the root (and working directory) of the target.',
+      challenge: {
+        goal: 'Sandbox j is a chroot jail (its PID 1 is $J). Two root filesystems sit next to $SECRET: find out which one is j\'s root. Then start the jail\'s own /bin/chroot-escape inside j (in its namespaces, with its root) with --hold $SECRET, so that it climbs out and stays alive: the check wants that process with the host\'s / as its root.',
+        tools: ['readlink', 'nsenter', 'chroot-escape (in the jail\'s /bin)'],
+        setup: async (ctx) => {
+          const w = ctx.workspace('ch-esc');
+          const dirs = [0, 1].map(() => `${w.path}/rootfs-${randomBytes(3).toString('hex')}`);
+          for (const d of dirs) {
+            buildRootTree(d, { hostname: 'jail' });
+            addEscape(d);
+          }
+          writeSecret(w);
+          const jail = dirs[randomInt(2)];
+          await ctx.sandbox('j', { namespaces: ['pid', 'mount'], rootfs: { kind: 'dir', path: jail }, rootEntry: 'chroot', init: true });
+          // The log would name the jail's directory: that is the question, so it says rootfs-… instead.
+          for (const e of ctx.takeLog()) ctx.log(e.command?.includes(jail) ? { ...e, command: e.command.split(jail).join(`${w.path}/rootfs-…`) } : e);
+        },
+        vars: (ctx) => [
+          { name: 'J', value: String(ctx.get('j')?.pid ?? '(none)'), about: "host PID of sandbox j's PID 1 (chrooted)" },
+          { name: 'SECRET', value: `${ctx.getWorkspace('ch-esc')?.path}/${MARKER}`, about: 'a host file outside both root filesystems' },
+        ],
+        checks: [
+          {
+            label: "a process of yours in j's mount namespace runs the jail's /bin/chroot-escape",
+            run: (ctx) => {
+              const j = ctx.get('j');
+              if (!j) return noSandbox('j');
+              const mnt = nsOf(j.pid, 'mnt');
+              const pids = running(ctx, dirId(`/proc/${j.pid}/root/bin/chroot-escape`)).filter((p) => nsOf(p, 'mnt') === mnt);
+              return verdict(`stat -L -c %d:%i /proc/PID/exe /proc/${j.pid}/root/bin/chroot-escape; readlink /proc/PID/ns/mnt`, `a process with that program, in ${mnt}`, pids.length ? `PID ${pids.join(', ')}` : 'none', pids.length > 0);
+            },
+          },
+          {
+            label: "its root directory is the host's / again",
+            run: (ctx) => {
+              const j = ctx.get('j');
+              if (!j) return noSandbox('j');
+              const mnt = nsOf(j.pid, 'mnt');
+              const pids = running(ctx, dirId(`/proc/${j.pid}/root/bin/chroot-escape`)).filter((p) => nsOf(p, 'mnt') === mnt);
+              const out = pids.find((p) => dirId(`/proc/${p}/root`) === dirId('/'));
+              const shown = pids.map((p) => `PID ${p}: ${rootName(ctx, dirId(`/proc/${p}/root`))}`).join(', ');
+              return verdict(`stat -L -c %d:%i /proc/PID/root /`, `${dirId('/')} (the host's /)`, out ? `PID ${out}: the host's /` : shown || 'no escape running', out !== undefined);
+            },
+          },
+        ],
+        hints: [
+          {
+            when: {
+              probe: 'readlink /proc/PID/ns/mnt /proc/$J/ns/mnt (PID: your chroot-escape)',
+              holds: (ctx) => {
+                const j = ctx.get('j');
+                if (!j) return false;
+                const mnt = nsOf(j.pid, 'mnt');
+                return running(ctx, dirId(`/proc/${j.pid}/root/bin/chroot-escape`)).some((p) => nsOf(p, 'mnt') !== mnt);
+              },
+            },
+            text: "Your chroot-escape runs on the host, not in the jail: there was nothing to escape from. Start it inside j, with j's namespaces and root: nsenter -t $J -m -p -r -w /bin/chroot-escape --hold $SECRET.",
+            reach: ['/proc/$J/root/bin/chroot-escape --hold "$SECRET" >/dev/null 2>&1 &', 'sleep 0.3'],
+          },
+          {
+            when: {
+              probe: 'stat -L -c %d:%i /proc/PID/root /proc/$J/root (PID: your processes in j)',
+              holds: (ctx) => {
+                const j = ctx.get('j');
+                if (!j) return false;
+                const escape = dirId(`/proc/${j.pid}/root/bin/chroot-escape`);
+                const jail = dirId(`/proc/${j.pid}/root`);
+                return running(ctx, escape).length === 0 && benchPids(ctx).some((p) => dirId(`/proc/${p}/root`) === jail);
+              },
+            },
+            text: 'You are in the jail: one of your processes has its root. Now run the jail\'s /bin/chroot-escape --hold $SECRET from in there, and leave it running.',
+            reach: ['nsenter -t "$J" -m -p -r -w /bin/sleep 1000 >/dev/null 2>&1 &', 'sleep 0.3'],
+          },
+          { text: 'stat -L -c %d:%i /proc/$J/root names j\'s root by device and inode; compare it with each rootfs-… directory. To get in: nsenter -t $J -m -p -r -w PROGRAM (without -r, PROGRAM is looked up from the root of j\'s mount namespace, which is not the jail).' },
+        ],
+        questions: [
+          {
+            id: 'which-rootfs',
+            question: "Which of the two rootfs-… directories next to $SECRET is sandbox j's root? (its name)",
+            answer: (ctx) => {
+              const j = ctx.get('j');
+              const w = ctx.getWorkspace('ch-esc')?.path;
+              const root = j ? dirId(`/proc/${j.pid}/root`) : null;
+              let names: string[] = [];
+              try {
+                names = w ? fs.readdirSync(w).filter((n) => n.startsWith('rootfs-')) : [];
+              } catch {
+                /* gone */
+              }
+              return {
+                probe: 'for d in "$(dirname "$SECRET")"/rootfs-*; do [ "$(stat -L -c %d:%i "$d")" = "$(stat -L -c %d:%i /proc/$J/root)" ] && basename "$d"; done; true',
+                value: names.filter((n) => root !== null && dirId(`${w}/${n}`) === root).join(' ') || '(not found)',
+              };
+            },
+            explanation:
+              "readlink /proc/$J/root prints the path in j's own mount namespace, where sandbox bound the rootfs elsewhere before chroot: a path means nothing outside its namespace. Device and inode (stat -L) name the directory itself.",
+          },
+        ],
+        solution: ['nsenter -t "$J" -m -p -r -w /bin/chroot-escape --hold "$SECRET" >/dev/null 2>&1 &', 'sleep 0.5'],
+      },
+    },
+    {
+      id: 'a-root-you-cannot-leave',
+      title: 'Challenge: a root that cannot be escaped',
+      checks: [],
+      hint: 'pivot_root NEW PUT_OLD in a new mount namespace: NEW must be a mount point (bind it onto itself), PUT_OLD a directory under it; then unmount PUT_OLD with -l.',
+      challenge: {
+        goal: "Enter $ROOTFS the way containers do: in a new mount namespace, make it the root with pivot_root and detach the old root. Then, in that namespace, run $ROOTFS's /bin/chroot-escape --hold $SECRET and leave it running: this time it must stay inside $ROOTFS.",
+        tools: ['unshare -m', 'mount --bind', 'pivot_root', 'umount -l', 'chroot-escape'],
+        writes: 'mount, pivot_root and umount (the system calls runc makes)',
+        setup: async (ctx) => {
+          const w = ctx.workspace('ch-pivot');
+          buildRootTree(`${w.path}/rootfs`, { hostname: 'pivoted' });
+          addEscape(`${w.path}/rootfs`);
+          writeSecret(w);
+        },
+        vars: (ctx) => {
+          const w = ctx.getWorkspace('ch-pivot')?.path;
+          return [
+            { name: 'ROOTFS', value: `${w}/rootfs`, about: 'a busybox root filesystem with /bin/chroot-escape in it' },
+            { name: 'SECRET', value: `${w}/${MARKER}`, about: 'a host file outside it' },
+          ];
+        },
+        checks: [
+          {
+            label: 'a process of yours, in a new mount namespace, has $ROOTFS as its root',
+            run: (ctx) => {
+              const w = ctx.getWorkspace('ch-pivot')?.path;
+              if (!w) return noSandbox('ch-pivot', '(the challenge workspace)');
+              const mine = benchMnt(ctx);
+              const pids = rootedAt(ctx, dirId(`${w}/rootfs`)).filter((p) => nsOf(p, 'mnt') !== mine);
+              return verdict(`stat -L -c %d:%i /proc/PID/root $ROOTFS; readlink /proc/PID/ns/mnt`, 'one, outside your shell\'s mount namespace', pids.length ? `PID ${pids.join(', ')}` : 'none', pids.length > 0);
+            },
+          },
+          {
+            label: "no mount of the host's root filesystem is left in its mount table",
+            run: (ctx) => {
+              const w = ctx.getWorkspace('ch-pivot')?.path;
+              if (!w) return noSandbox('ch-pivot', '(the challenge workspace)');
+              const mine = benchMnt(ctx);
+              const pids = rootedAt(ctx, dirId(`${w}/rootfs`)).filter((p) => nsOf(p, 'mnt') !== mine);
+              const found = pids.map((p) => ({ p, m: hostRootMounts(p) }));
+              const clean = found.find((f) => f.m !== null && f.m.length === 0);
+              const dev = mountInfo('self').find((m) => m.mountPoint === '/')?.dev;
+              return verdict(
+                `grep ' ${dev} / ' /proc/PID/mountinfo`,
+                'nothing',
+                clean ? `nothing (PID ${clean.p})` : found.length ? found.map((f) => `PID ${f.p}: ${f.m?.join(' ') ?? 'unreadable'}`).join(', ') : 'no such process',
+                clean !== undefined,
+              );
+            },
+          },
+          {
+            label: "$ROOTFS's chroot-escape ran in it and is still inside $ROOTFS",
+            run: (ctx) => {
+              const w = ctx.getWorkspace('ch-pivot')?.path;
+              if (!w) return noSandbox('ch-pivot', '(the challenge workspace)');
+              const mine = benchMnt(ctx);
+              const pids = running(ctx, dirId(`${w}/rootfs/bin/chroot-escape`)).filter((p) => nsOf(p, 'mnt') !== mine);
+              const inside = pids.find((p) => dirId(`/proc/${p}/root`) === dirId(`${w}/rootfs`));
+              const where = (p: number) => {
+                const id = dirId(`/proc/${p}/root`);
+                return id === dirId('/') ? "the host's /" : id === dirId(`${w}/rootfs`) ? '$ROOTFS' : `another directory (${id})`;
+              };
+              return verdict(
+                `stat -L -c %d:%i /proc/PID/exe /proc/PID/root $ROOTFS/bin/chroot-escape $ROOTFS`,
+                'root: $ROOTFS',
+                inside ? `PID ${inside}: root $ROOTFS` : pids.length ? pids.map((p) => `PID ${p}: root ${where(p)}`).join(', ') : 'no chroot-escape running in a new mount namespace',
+                inside !== undefined,
+              );
+            },
+          },
+        ],
+        hints: [
+          {
+            when: {
+              probe: 'stat -L -c %d:%i /proc/PID/root / (PID: your chroot-escape)',
+              holds: (ctx) => {
+                const w = ctx.getWorkspace('ch-pivot')?.path;
+                return !!w && running(ctx, dirId(`${w}/rootfs/bin/chroot-escape`)).some((p) => dirId(`/proc/${p}/root`) === dirId('/'));
+              },
+            },
+            text: "The escape got out: the host's root was still mounted above $ROOTFS in its mount namespace. chroot leaves it there; pivot_root moves it under the new root, and umount -l takes it away.",
+            reach: ['chroot "$ROOTFS" /bin/chroot-escape --hold "$SECRET" >/dev/null 2>&1 &', 'sleep 0.3'],
+          },
+          {
+            when: {
+              probe: "grep ' / ' /proc/PID/mountinfo (PID: your process in $ROOTFS)",
+              holds: (ctx) => {
+                const w = ctx.getWorkspace('ch-pivot')?.path;
+                if (!w) return false;
+                const mine = benchMnt(ctx);
+                return rootedAt(ctx, dirId(`${w}/rootfs`)).some((p) => nsOf(p, 'mnt') !== mine && (hostRootMounts(p)?.length ?? 0) > 0);
+              },
+            },
+            text: 'pivot_root worked, but the old root is still mounted in the namespace (see the PUT_OLD directory in its mountinfo): anything that reaches it reaches the host. Unmount it with umount -l after pivot_root.',
+            reach: [`unshare -m --propagation private sh -c 'mount --bind "$ROOTFS" "$ROOTFS" && cd "$ROOTFS" && mkdir -p old-root && pivot_root . old-root && exec /bin/sleep 1000' >/dev/null 2>&1 &`, 'sleep 0.3'],
+          },
+          {
+            text: "unshare -m --propagation private sh -c '…' with, inside: mount --bind $ROOTFS $ROOTFS; cd $ROOTFS; mkdir -p old-root; pivot_root . old-root; then exec /bin/sh -c 'umount -l /old-root; exec /bin/chroot-escape --hold …'. pivot_root fails with EINVAL if the new root is not a mount point.",
+          },
+        ],
+        solution: [
+          `unshare -m --propagation private sh -c 'mount --bind "$ROOTFS" "$ROOTFS" && cd "$ROOTFS" && mkdir -p old-root && pivot_root . old-root && exec /bin/sh -c "umount -l /old-root && exec /bin/chroot-escape --hold $SECRET"' >/dev/null 2>&1 &`,
+          'sleep 0.5',
+        ],
+      },
     },
   ],
 };

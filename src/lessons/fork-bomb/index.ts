@@ -28,6 +28,7 @@ import { noSandbox, settle, verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
 import { cpuWaiting, pinnedCpu } from '../pinned-cpu.js';
 import type { GaugesView, Lesson, View } from '../types.js';
+import { CHALLENGES } from './challenges.js';
 
 const PIDS_MAX = 64;
 const DEADLINE_MS = 30_000;
@@ -349,6 +350,7 @@ export const lesson: Lesson = {
       hint: 'On v2, cgroup.kill (Linux 5.14+) sends SIGKILL to every process in the group, however fast it forks. On v1, freezer.state = FROZEN stops the whole group first.',
       takeaway: 'pids.max keeps a fork bomb from taking the host\'s process table, a cpuset keeps it off the other CPUs, and the cgroup lets one write end it: three of the things that make a container a container.',
     },
+    ...CHALLENGES,
   ],
 };
 

@@ -3,12 +3,14 @@
  * subtrees (shared, slave, private) shown with real mounts in a workspace under /run/sandbox;
  * why a new PID namespace needs a fresh /proc. Every claim is read from /proc/PID/mountinfo.
  */
+import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 
 import { type MountInfo, mountInfo, nsLink, propagationOf, type SecurityOptions } from '../../runtime/index.js';
 import { noSandbox, readlinkOr, verdict, type Verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
 import type { Lesson, TableView, View } from '../types.js';
+import { benchPids, nsOf } from '../challenge-probes.js';
 
 /**
  * Mounting needs CAP_SYS_ADMIN, which a sandbox's payload does not get by default (nor from
@@ -113,6 +115,52 @@ function subtreeSetup(ctx: LessonContext): { pid: number; ws: string } | Verdict
   if (!b || !ws) return noSandbox('b');
   return { pid: b.pid, ws };
 }
+
+
+// ----- challenges ------------------------------------------------------------------------------
+
+/** A directory of a challenge's own workspace (made by its setup), or null. */
+function chDir(ctx: LessonContext, key: string, rel: string): string | null {
+  const w = ctx.getWorkspace(key);
+  return w ? `${w.path}/${rel}` : null;
+}
+
+/** The mount table of the learner's shell (the bench's own mount namespace). */
+function benchTable(ctx: LessonContext): MountInfo[] {
+  const b = ctx.get('bench');
+  return b ? tableOf(b.pid) : [];
+}
+
+/**
+ * Mount namespaces the learner made (unshare -m…): those of the learner's processes that are
+ * neither the bench's own namespace nor the host's. Link → one member PID.
+ */
+function learnerMountNamespaces(ctx: LessonContext): Map<string, number> {
+  const bench = ctx.get('bench');
+  const own = bench ? nsOf(bench.pid, 'mnt') : null;
+  const host = readlinkOr('/proc/self/ns/mnt');
+  const out = new Map<string, number>();
+  for (const p of benchPids(ctx)) {
+    const ns = nsOf(p, 'mnt');
+    if (ns && ns !== own && ns !== host && !out.has(ns)) out.set(ns, p);
+  }
+  return out;
+}
+
+/** The host's peer group of the challenge's $P (shared:N), or null. */
+function hostGroupOfP(ctx: LessonContext): number | null {
+  const p = chDir(ctx, 'ch-prop', 'p');
+  return p ? (topAt(tableOf('self'), p)?.shared ?? null) : null;
+}
+
+/** The learner's namespaces and how each one's $P propagates: [pid, its top mount at $P]. */
+function learnerCopiesOfP(ctx: LessonContext): [number, MountInfo | null][] {
+  const p = chDir(ctx, 'ch-prop', 'p');
+  if (!p) return [];
+  return [...learnerMountNamespaces(ctx).values()].map((pid) => [pid, topAt(tableOf(pid), p)]);
+}
+
+const SECRET_WORDS = ['anchor', 'bramble', 'cobalt', 'dune', 'ember', 'fjord', 'granite', 'harbor', 'juniper', 'lantern'];
 
 export const lesson: Lesson = {
   id: 'mount-namespaces',
@@ -503,6 +551,248 @@ export const lesson: Lesson = {
       ],
       hint: 'In the explain output of d: `mount -t proc proc /proc`, made after `mount --make-rprivate /`, so that it stays in d\'s namespace.',
       takeaway: 'Each mount namespace has its own mount table; propagation decides which mount events cross between them; and /proc must come from inside the PID namespace it should show.',
+    },
+    {
+      id: 'mount-only-in-b',
+      title: 'Challenge: a file only sandbox b can see',
+      checks: [],
+      hint: 'A mount namespace separates mounts, not files: to show b something the host does not see, mount it in b\'s namespace.',
+      challenge: {
+        goal:
+          'Sandbox b has a mount namespace of its own. Make b find a file note.txt in $T, while on the host $T stays an empty directory with nothing mounted on it.',
+        tools: ['nsenter', 'mount', 'echo', 'cat /proc/PID/mountinfo'],
+        writes: 'a mount in another mount namespace (nsenter, mount)',
+        setup: async (ctx) => {
+          ctx.workspace('ch-mnt').mkdir('target');
+          await ctx.sandbox('ch-b', { namespaces: ['mount'], rootfs: { kind: 'none' }, init: true });
+        },
+        vars: (ctx) => [
+          { name: 'B', value: String(ctx.get('ch-b')?.pid ?? ''), about: "host PID of sandbox b's first process (b has its own mount namespace)" },
+          { name: 'T', value: chDir(ctx, 'ch-mnt', 'target') ?? '', about: 'a directory that b and the host both see' },
+          { name: 'H', value: String(process.pid), about: "PID of a process in the host's mount namespace (this lesson)" },
+        ],
+        checks: [
+          {
+            label: "b's mount table has a mount of its own at $T",
+            run: (ctx) => {
+              const b = ctx.get('ch-b');
+              const t = chDir(ctx, 'ch-mnt', 'target');
+              if (!b || !t) return noSandbox('b');
+              return verdict(`grep ' ${t} ' /proc/${b.pid}/mountinfo`, 'a mount at $T', describe(topAt(tableOf(b.pid), t)), topAt(tableOf(b.pid), t) !== null);
+            },
+          },
+          {
+            label: "b sees $T/note.txt, while the host's $T is empty and has no mount",
+            run: (ctx) => {
+              const b = ctx.get('ch-b');
+              const t = chDir(ctx, 'ch-mnt', 'target');
+              if (!b || !t) return noSandbox('b');
+              const inB = fs.existsSync(`/proc/${b.pid}/root${t}/note.txt`);
+              const onHost = topAt(tableOf('self'), t);
+              const files = lsA(t);
+              return verdict(
+                `ls /proc/${b.pid}/root${t}; ls -A ${t}; grep ' ${t} ' /proc/self/mountinfo`,
+                'b: note.txt; host: empty, not mounted',
+                `b: ${inB ? 'note.txt' : 'no note.txt'}; host: ${files === null ? 'no directory' : files.length ? files.join(' ') : 'empty'}, ${onHost ? `${describe(onHost)} mounted` : 'not mounted'}`,
+                inB && onHost === null && files !== null && files.length === 0,
+              );
+            },
+          },
+        ],
+        hints: [
+          {
+            when: {
+              probe: "grep ' $T ' /proc/$H/mountinfo",
+              holds: (ctx) => {
+                const t = chDir(ctx, 'ch-mnt', 'target');
+                return t !== null && topAt(tableOf('self'), t) !== null;
+              },
+            },
+            text: "You mounted on $T in the host's mount namespace. b's copy of the table was taken when b was made, and its mounts are private: nothing the host mounts now reaches b. Unmount it on the host (nsenter -t $H -m umount $T) and mount in b's namespace instead.",
+            reach: ['nsenter -t "$H" -m mount -t tmpfs -o size=1m on-host "$T"'],
+          },
+          {
+            when: {
+              probe: 'ls -A $T  # on the host',
+              holds: (ctx) => {
+                const t = chDir(ctx, 'ch-mnt', 'target');
+                return t !== null && fs.existsSync(`${t}/note.txt`) && topAt(tableOf('self'), t) === null;
+              },
+            },
+            text: 'note.txt went into the directory itself, and b and the host look at the same directory: a mount namespace has its own list of mounts, not its own files. Remove it (rm $T/note.txt), then put a filesystem of b\'s own on $T first.',
+            reach: ['echo hello > "$T/note.txt"'],
+          },
+          {
+            when: {
+              probe: "grep ' $T ' /proc/self/mountinfo /proc/$B/mountinfo  # in your shell",
+              holds: (ctx) => {
+                const b = ctx.get('ch-b');
+                const t = chDir(ctx, 'ch-mnt', 'target');
+                return !!b && t !== null && topAt(benchTable(ctx), t) !== null && topAt(tableOf(b.pid), t) === null;
+              },
+            },
+            text: "Your mount went into your shell's own mount namespace (the challenge's, neither the host's nor b's): it is in /proc/self/mountinfo but not in /proc/$B/mountinfo. Run mount inside b's namespace: nsenter -t $B -m …",
+            reach: ['mount -t tmpfs -o size=1m mine "$T"'],
+          },
+          { text: 'nsenter -t $B -m COMMAND runs COMMAND in b\'s mount namespace: mount a tmpfs on $T there, then write note.txt into it (both inside b, e.g. with sh -c \'…\').' },
+        ],
+        solution: [`nsenter -t "$B" -m sh -c 'mount -t tmpfs -o size=1m b-only "$T" && echo hello > "$T/note.txt"'`],
+      },
+    },
+    {
+      id: 'receive-from-the-host',
+      title: 'Challenge: a namespace that receives the host\'s mounts',
+      checks: [],
+      hint: 'A new mount namespace copies each mount with its propagation; unshare then changes it (see its --propagation option).',
+      challenge: {
+        goal:
+          "The host's $P is a shared mount. Start a process (in the background) in a new mount namespace of your own in which $P receives what the host mounts under it. Then, from the host's side, mount a tmpfs on $P/from-host: it must show up in your namespace by itself.",
+        tools: ['unshare', 'nsenter', 'mount', 'sleep', 'cat /proc/PID/mountinfo'],
+        writes: 'mount propagation (unshare --propagation, mount)',
+        setup: async (ctx) => {
+          const ws = ctx.workspace('ch-prop');
+          ws.mkdir('p');
+          ctx.explain([ws.bind('p'), ws.propagation('p', 'shared')]);
+        },
+        vars: (ctx) => [
+          { name: 'P', value: chDir(ctx, 'ch-prop', 'p') ?? '', about: 'a shared mount on the host' },
+          { name: 'H', value: String(process.pid), about: "PID of a process in the host's mount namespace (this lesson)" },
+        ],
+        checks: [
+          {
+            label: "a process of yours is in a new mount namespace where $P is a slave of the host's peer group",
+            run: (ctx) => {
+              const n = hostGroupOfP(ctx);
+              const copies = learnerCopiesOfP(ctx);
+              return verdict(
+                "grep ' $P ' /proc/PID/mountinfo for each of your processes in a new mount namespace",
+                n === null ? "master:N (N = the host's peer group)" : `master:${n}`,
+                copies.length ? copies.map(([pid, m]) => `PID ${pid}: ${m ? propagationOf(m) : 'no mount'}`).join(', ') : 'no new mount namespace',
+                n !== null && copies.some(([, m]) => m?.master === n),
+              );
+            },
+          },
+          {
+            label: "the host's mount at $P/from-host appeared in it",
+            run: (ctx) => {
+              const p = chDir(ctx, 'ch-prop', 'p');
+              if (!p) return noSandbox('p', '(the workspace)');
+              const n = hostGroupOfP(ctx);
+              const host = topAt(tableOf('self'), `${p}/from-host`);
+              const seen = learnerCopiesOfP(ctx)
+                .filter(([, m]) => n !== null && m?.master === n)
+                .map(([pid]) => topAt(tableOf(pid), `${p}/from-host`));
+              return verdict(
+                `grep ' ${p}/from-host ' /proc/$H/mountinfo /proc/PID/mountinfo`,
+                'the same mount (device) on the host and in your namespace',
+                `host: ${host ? `${host.fstype} ${host.source} (${host.dev})` : 'not mounted'}; yours: ${seen.length ? seen.map((m) => (m ? `${m.fstype} ${m.source} (${m.dev})` : 'not mounted')).join(', ') : 'no receiving namespace yet'}`,
+                host !== null && seen.some((m) => m?.dev === host.dev),
+              );
+            },
+          },
+        ],
+        hints: [
+          {
+            when: {
+              probe: "grep ' $P ' /proc/PID/mountinfo  # PID: your process in the new namespace",
+              holds: (ctx) => {
+                const copies = learnerCopiesOfP(ctx);
+                return copies.length > 0 && copies.every(([, m]) => !m || (m.master === null && m.shared === null));
+              },
+            },
+            text: "Your new namespace's $P is private: it neither receives nor sends. unshare -m makes every mount private by default (as sandbox does); --propagation slave (or unchanged) keeps the link to the host's peer group. A private mount cannot rejoin it: start a new one.",
+            reach: ['unshare -m sleep 1000 >/dev/null 2>&1 &', 'sleep 0.3'],
+          },
+          {
+            when: {
+              probe: "grep ' $P/from-host ' /proc/self/mountinfo /proc/$H/mountinfo  # in your shell",
+              holds: (ctx) => {
+                const p = chDir(ctx, 'ch-prop', 'p');
+                return p !== null && topAt(benchTable(ctx), `${p}/from-host`) !== null && topAt(tableOf('self'), `${p}/from-host`) === null;
+              },
+            },
+            text: "That mount is in your shell's own mount namespace, not the host's: your shell's $P is a slave, which receives but never sends. Make the mount in the host's namespace: nsenter -t $H -m mount …",
+            reach: ['mkdir -p "$P/from-host"', 'mount -t tmpfs -o size=1m mine "$P/from-host"'],
+          },
+          { text: "Compare the optional fields of the $P lines: shared:N on the host (/proc/$H/mountinfo), master:N where a copy receives from group N. unshare --propagation decides what your new namespace's copies are." },
+        ],
+        questions: [
+          {
+            id: 'peer-group',
+            question: "What is the number of the host's peer group for $P (the N of shared:N)?",
+            compare: 'number',
+            answer: (ctx) => ({
+              probe: `grep " $P " /proc/$H/mountinfo | grep -o 'shared:[0-9]*' | cut -d: -f2`,
+              value: String(hostGroupOfP(ctx) ?? ''),
+            }),
+            explanation: 'Every mount that shares events with the host\'s $P carries shared:N with that N; a slave of the group says master:N.',
+          },
+        ],
+        solution: [
+          'unshare -m --propagation slave sleep 1000 >/dev/null 2>&1 &',
+          'sleep 0.3',
+          'mkdir -p "$P/from-host"',
+          'nsenter -t "$H" -m mount -t tmpfs -o size=1m from-host "$P/from-host"',
+        ],
+      },
+    },
+    {
+      id: 'what-d-sees',
+      title: 'Challenge: read what only sandbox d sees',
+      checks: [],
+      hint: '/proc/PID/root is the root directory of PID as the host can walk it: paths below it are resolved in that process\'s mount namespace.',
+      challenge: {
+        goal:
+          "Sandbox d mounted a tmpfs on $Q in its own mount namespace and wrote a word into $Q/secret. Find the word without changing anything, and count the mounts in d's mount table.",
+        tools: ['cat', 'ls', 'wc', 'nsenter'],
+        setup: async (ctx) => {
+          const q = ctx.workspace('ch-secret').mkdir('q');
+          const d = await ctx.sandbox('ch-d', { namespaces: ['mount'], rootfs: { kind: 'none' }, init: true });
+          const word = `${SECRET_WORDS[randomInt(SECRET_WORDS.length)]}-${randomInt(100, 1000)}`;
+          // Run without logging: the log is on screen and would give the word away.
+          const r = await d.execOutput(['sh', '-c', `mount -t tmpfs -o size=1m d-only ${q} && echo ${word} > ${q}/secret`], { security: MOUNTS });
+          if (r.status.code !== 0) throw new Error(`sandbox d could not mount its tmpfs: ${r.stderr.trim()}`);
+        },
+        vars: (ctx) => [
+          { name: 'D', value: String(ctx.get('ch-d')?.pid ?? ''), about: "host PID of sandbox d's first process" },
+          { name: 'Q', value: chDir(ctx, 'ch-secret', 'q') ?? '', about: 'the directory d mounted on' },
+        ],
+        checks: [],
+        hints: [
+          {
+            text: "In your shell, $Q is the plain empty directory: d's tmpfs is only in d's table (/proc/$D/mountinfo). Read the file through d's root, /proc/$D/root$Q/secret, or run cat in d's namespace with nsenter -t $D -m.",
+          },
+        ],
+        questions: [
+          {
+            id: 'secret',
+            question: 'What word does sandbox d see in $Q/secret?',
+            answer: (ctx) => {
+              const d = ctx.get('ch-d');
+              const q = chDir(ctx, 'ch-secret', 'q');
+              let value = '';
+              try {
+                value = d && q ? fs.readFileSync(`/proc/${d.pid}/root${q}/secret`, 'utf8').trim() : '';
+              } catch {
+                /* d is gone: no answer */
+              }
+              return { probe: 'cat /proc/$D/root$Q/secret', value };
+            },
+            explanation: "The host's $Q and d's $Q are the same path in two mount tables: only d's has the tmpfs on it.",
+          },
+          {
+            id: 'mount-count',
+            question: "How many mounts are in sandbox d's mount table?",
+            compare: 'number',
+            answer: (ctx) => {
+              const d = ctx.get('ch-d');
+              return { probe: 'wc -l < /proc/$D/mountinfo', value: d ? String(tableOf(d.pid).length) : '' };
+            },
+            explanation: "d's table is a copy of the host's as it was when d was made, plus the tmpfs d mounted; one line of /proc/PID/mountinfo per mount.",
+          },
+        ],
+        solution: ['cat "/proc/$D/root$Q/secret"', 'wc -l < "/proc/$D/mountinfo"'],
+      },
     },
   ],
 };

@@ -20,6 +20,7 @@ import {
 import { noSandbox, readlinkOr, settle, verdict, type Verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
 import type { Lesson, TableView, View } from '../types.js';
+import { challengeSteps } from './challenges.js';
 
 const NET = '10.200.0.0/24';
 const ADDR = { a: '10.200.0.1', b: '10.200.0.2' } as const;
@@ -420,5 +421,6 @@ export const lesson: Lesson = {
       hint: 'destroy() removed a\'s /run/netns bind mount and killed its processes: nothing held the namespace any more, so the kernel freed it and its interfaces.',
       takeaway: 'A network namespace is a complete network stack of its own. Containers get their network from veth pairs (usually plugged into a bridge on the host) and addresses inside, while the host\'s interfaces and routes stay untouched.',
     },
+    ...challengeSteps,
   ],
 };

@@ -6,10 +6,12 @@
  * /proc/self/mountinfo, and each container's files through /proc/PID/root.
  */
 import { execFileSync } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { buildRootTree, mountInfo, type MountInfo } from '../../runtime/index.js';
+import { benchPids, nsOf } from '../challenge-probes.js';
 import { noSandbox, verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
 import type { Lesson, TableView, View } from '../types.js';
@@ -113,6 +115,65 @@ async function container(ctx: LessonContext, name: string, lowers: string[]): Pr
   ctx.explain([w.overlay(lowers.map((l) => `layers/${l}`), `${name}/upper`, `${name}/work`, `${name}/merged`)]);
   await ctx.sandbox(name, { ...CONTAINER, hostname: name, rootfs: { kind: 'dir', path: `${w.path}/${name}/merged` } });
 }
+
+// ----- challenges ------------------------------------------------------------------------------
+
+const C_LINE = 'written in c';
+
+/** A mount's overlay layers from its options (lowerdir lists the top layer first). */
+function layersOf(m: MountInfo): { lower: string[]; upper: string } {
+  const opt = (k: string) => m.superOptions.split(',').find((o) => o.startsWith(`${k}=`))?.slice(k.length + 1) ?? '';
+  return { lower: opt('lowerdir').split(':').filter(Boolean).map((l) => path.resolve(l)), upper: opt('upperdir') };
+}
+
+/**
+ * Overlay mounts in the mount namespaces of the learner's processes (the challenge shell's own
+ * and any it made), each with a PID to read files through (/proc/PID/root): the host's
+ * /proc/self/mountinfo does not show them.
+ */
+function learnerOverlays(ctx: LessonContext): { pid: number; mountPoint: string; lower: string[]; upper: string }[] {
+  const seen = new Set<string>();
+  const out: { pid: number; mountPoint: string; lower: string[]; upper: string }[] = [];
+  for (const pid of benchPids(ctx)) {
+    const ns = nsOf(pid, 'mnt');
+    if (!ns || seen.has(ns)) continue;
+    seen.add(ns);
+    try {
+      for (const m of mountInfo(pid)) if (m.fstype === 'overlay') out.push({ pid, mountPoint: m.mountPoint, ...layersOf(m) });
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+/** The learner's overlay mounted at `dir` (the last one mounted there), or null. */
+function learnerOverlayAt(ctx: LessonContext, dir: string | null) {
+  return dir ? (learnerOverlays(ctx).filter((o) => o.mountPoint === dir).pop() ?? null) : null;
+}
+
+/** The challenge's scratch directory ($WS). */
+const wsOf = (ctx: LessonContext) => ctx.getWorkspace('ws')?.path ?? null;
+
+/** Paths relative to the layer, whiteouts marked "(whiteout)", sorted: what a layer holds. */
+function layerList(dir: string): string[] {
+  const l = layerFiles(dir);
+  return [...l.files, ...l.whiteouts.map((w) => `${w} (whiteout)`)].sort();
+}
+
+/** Sandbox c's root overlay, read from its own mountinfo (the one mounted at its "/"). */
+function cOverlay(ctx: LessonContext): { lower: string[]; upper: string } | null {
+  const c = ctx.get('c');
+  if (!c) return null;
+  try {
+    const m = mountInfo(c.pid).find((x) => x.mountPoint === '/' && x.fstype === 'overlay');
+    return m ? layersOf(m) : null;
+  } catch {
+    return null;
+  }
+}
+
+const sameList = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 export const lesson: Lesson = {
   id: 'overlay-images',
@@ -393,6 +454,298 @@ export const lesson: Lesson = {
       ],
       hint: 'overlayfs passes the inode number of the underlying file through: the same number in both containers means the same file in layers/base.',
       takeaway: 'An image is a stack of read-only layers; a container is that stack plus one writable upper directory. Copy-on-write and whiteouts keep every layer unchanged, so any number of containers can share them.',
+    },
+    {
+      id: 'stack-your-own',
+      title: 'Challenge: stack two layers yourself',
+      checks: [],
+      hint: 'mount -t overlay overlay -o lowerdir=TOP:BOTTOM,upperdir=U,workdir=W MERGED; U and W are empty directories on the same filesystem.',
+      challenge: {
+        goal: 'Mount the image layers $APP (on top) and $BASE as one filesystem at $WS/merged with overlayfs, with a writable upper directory in $WS. Then, through $WS/merged only, append a line to /etc/motd and delete /etc/os-release. Both layers must stay exactly as they are.',
+        tools: ['mkdir', 'mount -t overlay', 'echo >>', 'rm', 'ls -l'],
+        writes: 'mount (overlayfs)',
+        setup: async (ctx) => {
+          const w = ctx.workspace('ch-layers');
+          buildRootTree(`${w.path}/base`, { hostname: 'container' });
+          w.writeFile('base/etc/os-release', 'NAME="tiny base layer"\n');
+          w.writeFile('base/etc/motd', `${MOTD.base}\n`);
+          w.writeFile('app/app/hello.txt', 'hello from the app layer\n');
+          w.writeFile('app/etc/motd', `${MOTD.app}\n`);
+        },
+        vars: (ctx) => {
+          const w = ctx.getWorkspace('ch-layers')?.path;
+          return [
+            { name: 'BASE', value: `${w}/base`, about: 'the base layer: a tiny root filesystem' },
+            { name: 'APP', value: `${w}/app`, about: 'the app layer: /app/hello.txt and its own /etc/motd' },
+          ];
+        },
+        checks: [
+          {
+            label: 'an overlay at $WS/merged with $APP on top of $BASE',
+            run: (ctx) => {
+              const ws = wsOf(ctx);
+              const w = ctx.getWorkspace('ch-layers')?.path;
+              if (!ws || !w) return noSandbox('ch-layers', '(the challenge workspace)');
+              const o = learnerOverlayAt(ctx, `${ws}/merged`);
+              const short = (l: string) => (l === `${w}/app` ? '$APP' : l === `${w}/base` ? '$BASE' : l);
+              return verdict(
+                `grep ' ${ws}/merged ' /proc/PID/mountinfo (PID: your shell)`,
+                'overlay, lowerdir=$APP:$BASE, an upperdir',
+                o ? `overlay, lowerdir=${o.lower.map(short).join(':')}${o.upper ? ', an upperdir' : ', no upperdir'}` : 'no overlay there',
+                !!o && sameList(o.lower, [`${w}/app`, `${w}/base`]) && o.upper !== '',
+              );
+            },
+          },
+          {
+            label: "its upper directory holds /etc/motd with your line; $APP's is unchanged",
+            run: (ctx) => {
+              const ws = wsOf(ctx);
+              const w = ctx.getWorkspace('ch-layers')?.path;
+              if (!ws || !w) return noSandbox('ch-layers', '(the challenge workspace)');
+              const o = learnerOverlayAt(ctx, `${ws}/merged`);
+              const up = o?.upper ? read(`/proc/${o.pid}/root${o.upper}/etc/motd`) : null;
+              const app = read(`${w}/app/etc/motd`);
+              const changed = up !== null && up.startsWith(MOTD.app) && up.split('\n').length > 1;
+              return verdict(
+                'cat UPPER/etc/motd $APP/etc/motd',
+                `upper: "${MOTD.app}" + your line; $APP: "${MOTD.app}"`,
+                `upper: ${up === null ? 'no etc/motd' : JSON.stringify(up)}; $APP: ${JSON.stringify(app)}`,
+                changed && app === MOTD.app,
+              );
+            },
+          },
+          {
+            label: 'a whiteout for etc/os-release in the upper directory; $BASE still has the file',
+            run: (ctx) => {
+              const ws = wsOf(ctx);
+              const w = ctx.getWorkspace('ch-layers')?.path;
+              if (!ws || !w) return noSandbox('ch-layers', '(the challenge workspace)');
+              const o = learnerOverlayAt(ctx, `${ws}/merged`);
+              const wo = !!o?.upper && isWhiteout(`/proc/${o.pid}/root${o.upper}/etc/os-release`);
+              const base = fs.existsSync(`${w}/base/etc/os-release`);
+              return verdict("stat -c '%F %t,%T' UPPER/etc/os-release; ls $BASE/etc/os-release", 'a character device 0,0; present', `${wo ? 'a character device 0,0' : 'no whiteout'}; ${base ? 'present' : 'gone!'}`, wo && base);
+            },
+          },
+        ],
+        hints: [
+          {
+            when: {
+              probe: "grep ' $WS/merged ' /proc/self/mountinfo",
+              holds: (ctx) => {
+                const ws = wsOf(ctx);
+                const w = ctx.getWorkspace('ch-layers')?.path;
+                const o = learnerOverlayAt(ctx, ws && `${ws}/merged`);
+                return !!o && !!w && sameList(o.lower, [`${w}/base`, `${w}/app`]);
+              },
+            },
+            text: "lowerdir lists the layers top first: with $BASE first, the base layer's /etc/motd hides the app's. umount $WS/merged and mount again with lowerdir=$APP:$BASE.",
+            reach: ['mkdir -p "$WS/upper" "$WS/work" "$WS/merged"', 'mount -t overlay overlay -o "lowerdir=$BASE:$APP,upperdir=$WS/upper,workdir=$WS/work" "$WS/merged"'],
+          },
+          {
+            when: {
+              probe: "grep ' $WS/merged ' /proc/self/mountinfo",
+              holds: (ctx) => {
+                const ws = wsOf(ctx);
+                const o = learnerOverlayAt(ctx, ws && `${ws}/merged`);
+                return !!o && !o.upper;
+              },
+            },
+            text: 'Your overlay has no upperdir, so it is read-only: every write fails with EROFS. A container needs a writable layer of its own: add upperdir= and workdir= (two empty directories in $WS).',
+            reach: ['mkdir -p "$WS/merged"', 'mount -t overlay overlay -o "lowerdir=$APP:$BASE" "$WS/merged"'],
+          },
+          { text: 'Make $WS/upper, $WS/work and $WS/merged, mount the overlay with lowerdir=$APP:$BASE, then change the files through $WS/merged and look in $WS/upper with ls -l.' },
+        ],
+        failStates: [
+          {
+            when: {
+              probe: 'cat $APP/etc/motd; ls $BASE/etc/os-release',
+              holds: (ctx) => {
+                const w = ctx.getWorkspace('ch-layers')?.path;
+                return !!w && (read(`${w}/app/etc/motd`) !== MOTD.app || !fs.existsSync(`${w}/base/etc/os-release`));
+              },
+            },
+            text: 'A layer itself was changed: every container built on this image would now see it. Image layers are never written; changes go to the upper directory. Reset (R) for clean layers.',
+            reach: ['echo oops >> "$APP/etc/motd"'],
+          },
+        ],
+        solution: [
+          'mkdir -p "$WS/upper" "$WS/work" "$WS/merged"',
+          'mount -t overlay overlay -o "lowerdir=$APP:$BASE,upperdir=$WS/upper,workdir=$WS/work" "$WS/merged"',
+          'echo "changed by me" >> "$WS/merged/etc/motd"',
+          'rm "$WS/merged/etc/os-release"',
+        ],
+      },
+    },
+    {
+      id: 'commit-a-layer',
+      title: "Challenge: read a container's layers, then commit its changes",
+      checks: [],
+      hint: "Everything about c's layers is in its mount table: the overlay at \"/\" in /proc/$C/mountinfo, with lowerdir (top first) and upperdir.",
+      challenge: {
+        goal: "Container c (its PID 1 is $C) runs on an overlay of layers in $LAYERS and has changed some files. Read its layers from the kernel and answer the questions. Then commit c's changes as a new layer, $WS/commit, holding exactly what c changed and nothing else, and mount a second overlay at $WS/c2 with your layer on top of c's layers: it must show c's changes.",
+        tools: ['grep', 'cat /proc/$C/mountinfo', 'cp -a', 'mount -t overlay', 'ls -l'],
+        writes: 'mount (overlayfs)',
+        setup: async (ctx) => {
+          const w = ctx.workspace('ch-img');
+          buildRootTree(`${w.path}/layers/base`, { hostname: 'c' });
+          w.writeFile('layers/base/etc/os-release', 'NAME="tiny base layer"\n');
+          w.writeFile('layers/tools/usr/local/bin/hello', '#!/bin/sh\necho hello\n');
+          w.writeFile('layers/app/app/hello.txt', 'hello from the app layer\n');
+          w.writeFile('layers/config/etc/app.conf', 'debug = false\n');
+          // $LAYERS holds four layers, c uses three or four of them: `ls` cannot answer, its mount table can.
+          const layers = ['app', ...(randomInt(2) ? ['config'] : []), 'tools', 'base'];
+          // /etc/motd in base and in one used layer picked at random (and in config when c does not use it).
+          const top = layers[randomInt(layers.length)];
+          const motd = new Set([top, 'base', ...(layers.includes('config') ? [] : ['config'])]);
+          for (const l of motd) w.writeFile(`layers/${l}/etc/motd`, `welcome (from the ${l} layer)\n`);
+          // Not explained on screen: which layers, in which order, is for the learner to read from the kernel.
+          w.overlay(layers.map((l) => `layers/${l}`), 'c/upper', 'c/work', 'c/merged');
+          ctx.log({ note: `container c's root: an overlay of some of the layers in ${w.path}/layers (which ones, in which order: its mount table says)` });
+          const c = await ctx.sandbox('c', { ...CONTAINER, hostname: 'c', rootfs: { kind: 'dir', path: `${w.path}/c/merged` } });
+          const r = await c.execOutput(['sh', '-c', `echo "${C_LINE}" > /root/notes.txt && rm /etc/os-release`]);
+          if (r.status.code !== 0) throw new Error(`container c could not make its changes: ${r.stderr.trim()}`);
+        },
+        vars: (ctx) => [
+          { name: 'C', value: String(ctx.get('c')?.pid ?? '(none)'), about: "host PID of container c's PID 1" },
+          { name: 'LAYERS', value: `${ctx.getWorkspace('ch-img')?.path}/layers`, about: 'the image layers on the host' },
+        ],
+        checks: [
+          {
+            label: "$WS/commit holds exactly c's changes, whiteouts included",
+            run: (ctx) => {
+              const ws = wsOf(ctx);
+              const c = ctx.get('c');
+              const o = cOverlay(ctx);
+              if (!ws || !c || !o) return noSandbox('c');
+              const want = layerList(o.upper);
+              const have = fs.existsSync(`${ws}/commit`) ? layerList(`${ws}/commit`) : null;
+              const short = (l: string[]) => (l.length > 4 ? `${l.slice(0, 4).join(', ')} +${l.length - 4}` : l.join(', ') || 'empty');
+              return verdict(`find $WS/commit UPPER ! -type d (UPPER: c's upperdir)`, short(want), have ? short(have) : 'no $WS/commit', !!have && sameList(have, want));
+            },
+          },
+          {
+            label: "an overlay at $WS/c2 with $WS/commit on top of c's layers",
+            run: (ctx) => {
+              const ws = wsOf(ctx);
+              const o = cOverlay(ctx);
+              if (!ws || !o) return noSandbox('c');
+              const m = learnerOverlayAt(ctx, `${ws}/c2`);
+              const want = [`${ws}/commit`, ...o.lower];
+              const short = (l: string) => (l.startsWith(`${ws}/`) ? `$WS/${l.slice(ws.length + 1)}` : path.basename(l));
+              return verdict(
+                `grep ' ${ws}/c2 ' /proc/PID/mountinfo (PID: your shell)`,
+                `lowerdir=${want.map(short).join(':')}`,
+                m ? `lowerdir=${m.lower.map(short).join(':')}` : 'no overlay there',
+                !!m && sameList(m.lower, want),
+              );
+            },
+          },
+          {
+            label: "through $WS/c2: c's /root/notes.txt, no /etc/os-release, the base layer's /bin/sh",
+            run: (ctx) => {
+              const ws = wsOf(ctx);
+              if (!ws) return noSandbox('bench', '(the challenge workspace)');
+              const m = learnerOverlayAt(ctx, `${ws}/c2`);
+              if (!m) return verdict(`ls $WS/c2/root/notes.txt $WS/c2/etc/os-release $WS/c2/bin/sh`, 'notes.txt; no os-release; sh', 'no overlay at $WS/c2', false);
+              const at = (f: string) => `/proc/${m.pid}/root${ws}/c2/${f}`;
+              const notes = read(at('root/notes.txt'));
+              const os = fs.existsSync(at('etc/os-release'));
+              const sh = fs.existsSync(at('bin/sh'));
+              return verdict(
+                'ls $WS/c2/root/notes.txt $WS/c2/etc/os-release $WS/c2/bin/sh',
+                'notes.txt; no os-release; sh',
+                `${notes === C_LINE ? 'notes.txt' : 'no notes.txt'}; ${os ? 'os-release is there' : 'no os-release'}; ${sh ? 'sh' : 'no sh'}`,
+                notes === C_LINE && !os && sh,
+              );
+            },
+          },
+        ],
+        hints: [
+          {
+            when: {
+              probe: "find $WS/commit ! -type d, against c's upperdir",
+              holds: (ctx) => {
+                const ws = wsOf(ctx);
+                const o = cOverlay(ctx);
+                if (!ws || !o || !fs.existsSync(`${ws}/commit`)) return false;
+                const want = new Set(layerList(o.upper));
+                return layerList(`${ws}/commit`).some((f) => !want.has(f));
+              },
+            },
+            text: "$WS/commit holds files that c never changed. A layer holds only the changes, and overlayfs has already collected them for you: they are c's upper directory (upperdir= in /proc/$C/mountinfo). Copy that, keeping its special files (cp -a).",
+            reach: ['mkdir -p "$WS/commit"', 'cp -a "$LAYERS/app/." "$WS/commit/"'],
+          },
+          {
+            when: {
+              probe: "find $WS/commit -type c, against c's upperdir",
+              holds: (ctx) => {
+                const ws = wsOf(ctx);
+                const o = cOverlay(ctx);
+                if (!ws || !o || !fs.existsSync(`${ws}/commit`)) return false;
+                const have = new Set(layerList(`${ws}/commit`));
+                return layerList(o.upper).some((f) => f.endsWith('(whiteout)') && !have.has(f));
+              },
+            },
+            text: "c deleted a file, but your layer does not say so: a deletion is a whiteout (a character device 0/0) in the upper directory. Copy the whole upper directory, special files included (cp -a UPPER/. $WS/commit).",
+            reach: [
+              'U=$(sed -n "s/.* \\/ .*upperdir=\\([^,]*\\).*/\\1/p" /proc/$C/mountinfo | head -1)',
+              'mkdir -p "$WS/commit/root"',
+              'cp "$U/root/notes.txt" "$WS/commit/root/"',
+            ],
+          },
+          {
+            when: {
+              probe: "grep ' $WS/c2 ' /proc/self/mountinfo",
+              holds: (ctx) => {
+                const ws = wsOf(ctx);
+                const o = cOverlay(ctx);
+                const m = learnerOverlayAt(ctx, ws && `${ws}/c2`);
+                return !!m && !!o && !!ws && m.lower[0] === `${ws}/commit` && !sameList(m.lower.slice(1), o.lower);
+              },
+            },
+            text: "Your layer holds only c's changes: on its own it is no filesystem. Put c's layers under it, in c's order (copy lowerdir= from /proc/$C/mountinfo): lowerdir=$WS/commit:THEIRS.",
+            reach: [
+              'U=$(sed -n "s/.* \\/ .*upperdir=\\([^,]*\\).*/\\1/p" /proc/$C/mountinfo | head -1)',
+              'mkdir -p "$WS/commit" "$WS/u2" "$WS/w2" "$WS/c2"',
+              'cp -a "$U/." "$WS/commit/"',
+              'mount -t overlay overlay -o "lowerdir=$WS/commit,upperdir=$WS/u2,workdir=$WS/w2" "$WS/c2"',
+            ],
+          },
+          { text: "In /proc/$C/mountinfo, the line for \"/\" says lowerdir=… (top first) and upperdir=…. cp -a UPPER/. $WS/commit, then mount an overlay at $WS/c2 with lowerdir=$WS/commit:LOWERS and an upper and work directory of its own." },
+        ],
+        questions: [
+          {
+            id: 'how-many-layers',
+            question: "How many read-only layers (lower directories) does container c's root filesystem have?",
+            compare: 'number',
+            answer: (ctx) => ({
+              probe: `grep -o 'lowerdir=[^,]*' /proc/$C/mountinfo | head -1 | tr ':' '\\n' | wc -l`,
+              value: String(cOverlay(ctx)?.lower.length ?? '(no container c)'),
+            }),
+            explanation: 'lowerdir= in the mount options lists them, separated by colons, top first. The upper directory comes on top of them all.',
+          },
+          {
+            id: 'motd-layer',
+            question: "c's /etc/motd comes from which layer? (the layer directory's name, e.g. base)",
+            answer: (ctx) => {
+              const o = cOverlay(ctx);
+              const from = o ? [o.upper, ...o.lower].find((l) => fs.existsSync(`${l}/etc/motd`)) : undefined;
+              return {
+                probe: `for l in $(grep -o 'lowerdir=[^,]*' /proc/$C/mountinfo | head -1 | cut -d= -f2 | tr ':' ' '); do [ -e "$l/etc/motd" ] && { basename "$l"; break; }; done; true`,
+                value: from ? path.basename(from) : '(not found)',
+              };
+            },
+            explanation: 'For a file in several layers, overlayfs shows the topmost: the first lower directory (in lowerdir order) that has it, unless the upper directory has it.',
+          },
+        ],
+        solution: [
+          'U=$(sed -n "s/.* \\/ .*upperdir=\\([^,]*\\).*/\\1/p" /proc/$C/mountinfo | head -1)',
+          'L=$(sed -n "s/.* \\/ .*lowerdir=\\([^,]*\\).*/\\1/p" /proc/$C/mountinfo | head -1)',
+          'cp -a "$U" "$WS/commit"',
+          'mkdir -p "$WS/u2" "$WS/w2" "$WS/c2"',
+          'mount -t overlay overlay -o "lowerdir=$WS/commit:$L,upperdir=$WS/u2,workdir=$WS/w2" "$WS/c2"',
+        ],
+      },
     },
   ],
 };

@@ -3,13 +3,45 @@
  * by side; a namespace three levels deep; orphans and their reaper; PID 1 and signals; the death
  * of PID 1. Every claim is checked in /proc.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 
 import { catchesSignal, nsInode, snapshot } from '../../runtime/index.js';
 import { noSandbox, readlinkOr, settle, statusField, verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
 import type { Lesson } from '../types.js';
+import { benchPids, cgroupDirOf, nsOf } from '../challenge-probes.js';
 import { pidTableView, treeView } from '../views.js';
+
+/** New PID namespaces among the learner's processes (bench cgroup): inode link → member PIDs. */
+function learnerPidNamespaces(ctx: LessonContext): Map<string, number[]> {
+  const host = hostPidNs();
+  const out = new Map<string, number[]>();
+  for (const p of benchPids(ctx)) {
+    const ns = nsOf(p, 'pid');
+    if (!ns || ns === host) continue;
+    out.set(ns, [...(out.get(ns) ?? []), p]);
+  }
+  return out;
+}
+
+/** Whether some new namespace's member has a /proc of that namespace (its /proc/1 is the namespace's own init). */
+function ownProcIn(ctx: LessonContext): { pass: boolean; actual: string } {
+  let actual = 'no new PID namespace';
+  for (const [ns, members] of learnerPidNamespaces(ctx)) {
+    for (const m of members) {
+      let seen = '(unreadable)';
+      try {
+        seen = fs.readlinkSync(`/proc/${m}/root/proc/1/ns/pid`);
+      } catch {
+        /* gone or no /proc */
+      }
+      if (seen === ns) return { pass: true, actual: `${seen} (its own)` };
+      actual = `${seen} (the host's /proc)`;
+    }
+  }
+  return { pass: false, actual };
+}
 
 /** Processes whose PID namespace is `ino`, in namespace-PID order. */
 function membersOf(ino: number | null) {
@@ -403,6 +435,98 @@ export const lesson: Lesson = {
       ],
       hint: 'Killing a namespace init makes the kernel kill everything else in that namespace (zap_pid_ns_processes). There is no way to keep them alive.',
       takeaway: 'A PID namespace is a subtree of the process tree: its own numbering, its own init, and a lifetime tied to that init.',
+    },
+    {
+      id: 'your-own-pid-namespace',
+      title: 'Challenge: a PID namespace of your own',
+      checks: [],
+      hint: 'unshare makes the namespace; --fork puts a child in it; --mount-proc gives it a /proc of its own.',
+      challenge: {
+        goal: 'From your shell, make a new PID namespace that holds exactly two processes, with a /proc of its own in which `ps` lists exactly those two.',
+        tools: ['unshare', 'ps', 'sleep'],
+        writes: 'a new PID namespace and a procfs mount (unshare, mount)',
+        setup: async () => {},
+        vars: () => [],
+        checks: [
+          {
+            label: 'a new PID namespace was made from your shell',
+            run: (ctx) => {
+              const ns = learnerPidNamespaces(ctx);
+              return verdict('readlink /proc/PID/ns/pid for each PID in the challenge cgroup', 'a namespace other than the host\'s', ns.size ? [...ns.keys()].join(' ') : "only the host's", ns.size > 0);
+            },
+          },
+          {
+            label: 'it holds exactly two processes',
+            run: (ctx) => {
+              const counts = [...learnerPidNamespaces(ctx).values()].map((m) => m.length);
+              return verdict('grep -c the namespace among /proc/*/ns/pid', '2', counts.length ? counts.join(', ') : '0', counts.includes(2));
+            },
+          },
+          {
+            label: 'its /proc shows its own PID 1',
+            run: (ctx) => {
+              const own = ownProcIn(ctx);
+              return verdict('readlink /proc/MEMBER/root/proc/1/ns/pid', 'the new namespace (its PID 1 is its own init)', own.actual, own.pass);
+            },
+          },
+        ],
+        hints: [
+          {
+            when: {
+              probe: "readlink /proc/MEMBER/ns/pid /proc/MEMBER/root/proc/1/ns/pid",
+              holds: (ctx) => learnerPidNamespaces(ctx).size > 0 && !ownProcIn(ctx).pass,
+            },
+            text: 'There is a new PID namespace, but its processes still see the host\'s /proc (PID 1 there is the host\'s init). Mount a fresh /proc in a new mount namespace: unshare --mount-proc does both.',
+            reach: ["unshare --pid --fork sh -c 'sleep 1000 & exec sleep 1000' >/dev/null 2>&1 &", 'sleep 0.3'],
+          },
+          {
+            when: {
+              probe: 'count the processes of each new PID namespace',
+              holds: (ctx) => {
+                const counts = [...learnerPidNamespaces(ctx).values()].map((m) => m.length);
+                return counts.length > 0 && !counts.includes(2);
+              },
+            },
+            text: 'Your namespace holds a different number of processes. Its first process is its PID 1; a shell that starts one background child and then execs another program leaves exactly two.',
+            reach: ["unshare --pid --fork --mount-proc sleep 1000 >/dev/null 2>&1 &", 'sleep 0.3'],
+          },
+          { text: "Try: unshare --pid --fork --mount-proc sh -c 'sleep 1000 & exec sleep 1000' &   then look with ps in it (nsenter -t PID -p -m ps)." },
+        ],
+        questions: [],
+        solution: ["unshare --pid --fork --mount-proc sh -c 'sleep 1000 & exec sleep 1000' >/dev/null 2>&1 &", 'sleep 0.3'],
+      },
+    },
+    {
+      id: 'find-pid1-on-the-host',
+      title: 'Challenge: find PID 1 of a sandbox on the host',
+      checks: [],
+      hint: 'NSpid in /proc/PID/status lists a process\'s PID at every level, host first.',
+      challenge: {
+        goal: "Sandbox b runs in its own PID namespace. Find the host PID of its PID 1, using only /proc (and its cgroup's list of processes, $B_CG/cgroup.procs), and type it in.",
+        tools: ['cat', 'grep'],
+        setup: async (ctx) => {
+          await ctx.sandbox('b', { namespaces: ['pid', 'mount'], init: true, command: ['sh', '-c', 'sleep 1000 & sleep 1000 & wait'] });
+        },
+        vars: (ctx) => [{ name: 'B_CG', value: cgroupDirOf(ctx, 'b', 'pids') ?? '(none)', about: "sandbox b's cgroup directory (pids controller)" }],
+        checks: [],
+        hints: [{ text: 'For each PID in $B_CG/cgroup.procs, look at the NSpid line of /proc/PID/status: the one whose last number is 1 is PID 1 inside.' }],
+        questions: [
+          {
+            id: 'b-pid1',
+            question: 'What is the host PID of PID 1 in sandbox b?',
+            compare: 'number',
+            answer: (ctx) => {
+              const b = ctx.get('b');
+              return {
+                probe: `grep -l 'NSpid:.*[[:space:]]1$' $(sed 's|.*|/proc/&/status|' $B_CG/cgroup.procs) | cut -d/ -f3`,
+                value: b ? String(b.pid) : '(no sandbox b)',
+              };
+            },
+            explanation: 'The host numbers every process, including those in child namespaces; NSpid shows both numbers of the same process.',
+          },
+        ],
+        solution: [`grep -l 'NSpid:.*[[:space:]]1$' $(sed 's|.*|/proc/&/status|' $B_CG/cgroup.procs) | cut -d/ -f3`],
+      },
     },
   ],
 };

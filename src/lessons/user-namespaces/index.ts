@@ -4,11 +4,12 @@
  * owns: its own mounts and hostname yes, the host's files and hostname no. Read from
  * /proc/PID/{uid_map,gid_map,status}, stat on the host, and commands run inside.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 
 import { DEFAULT_USER_MAP, mountInfo, nsLink, type SecurityOptions } from '../../runtime/index.js';
+import { benchPids, nsOf } from '../challenge-probes.js';
 import { noSandbox, readlinkOr, statusField, verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
 import type { Lesson, TableView, View } from '../types.js';
@@ -87,11 +88,62 @@ function sampleIds(ctx: LessonContext): TableView {
 
 const idView: View = { title: 'User namespaces: id maps and capabilities', sample: sampleIds };
 
+// ----- challenges ------------------------------------------------------------------------------
+
+const WANT_MAP = `0 ${MAP.outside} ${MAP.count}`;
+
+/** The challenge's scratch directory ($WS). */
+const wsOf = (ctx: LessonContext) => ctx.getWorkspace('ws')?.path ?? null;
+
+/** New user namespaces among the learner's processes: one PID each, with its maps as written. */
+function learnerUserNs(ctx: LessonContext): { ns: string; pid: number; uid: string; gid: string }[] {
+  const host = readlinkOr('/proc/self/ns/user');
+  const seen = new Set<string>();
+  const out: { ns: string; pid: number; uid: string; gid: string }[] = [];
+  for (const pid of benchPids(ctx)) {
+    const ns = nsOf(pid, 'user');
+    if (!ns || ns === host || seen.has(ns)) continue;
+    seen.add(ns);
+    out.push({ ns, pid, uid: read(`/proc/${pid}/uid_map`) ?? '', gid: read(`/proc/${pid}/gid_map`) ?? '' });
+  }
+  return out;
+}
+
+/** Entries under `dir` (a few levels) owned by `uid` (and `gid`, when given): regular files or directories. */
+function ownedBy(dir: string, kind: 'file' | 'dir', uid: number, gid?: number): string[] {
+  const out: string[] = [];
+  const walk = (rel: string, depth: number) => {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(`${dir}/${rel}`);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const r = rel ? `${rel}/${n}` : n;
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(`${dir}/${r}`);
+      } catch {
+        continue;
+      }
+      const mine = st.uid === uid && (gid === undefined || st.gid === gid);
+      if (mine && (kind === 'file' ? st.isFile() : st.isDirectory())) out.push(r);
+      if (st.isDirectory() && depth < 4 && out.length < 20) walk(r, depth + 1);
+    }
+  };
+  walk('', 0);
+  return out;
+}
+
+/** Whether some namespace of the learner's has the maps the goal asks for. */
+const mappedRight = (ctx: LessonContext) => learnerUserNs(ctx).some((n) => n.uid === WANT_MAP && n.gid === WANT_MAP);
+
 export const lesson: Lesson = {
   id: 'user-namespaces',
   title: 'User namespaces',
   summary: 'uid/gid maps; root inside is an unprivileged uid outside; what that root can and cannot do',
-  requires: [{ kind: 'userns' }, { kind: 'command', name: 'id' }, { kind: 'command', name: 'stat' }],
+  requires: [{ kind: 'userns' }, { kind: 'command', name: 'id' }, { kind: 'command', name: 'stat' }, { kind: 'command', name: 'unshare' }, { kind: 'command', name: 'nsenter' }, { kind: 'command', name: 'setpriv' }],
   steps: [
     {
       id: 'uid-map',
@@ -321,6 +373,145 @@ export const lesson: Lesson = {
       ],
       hint: 'A capability is always "capability in some user namespace". Root in u has them all in u, and none in the host\'s user namespace, which owns the host\'s files\' ids, the host\'s UTS namespace, its network devices and its modules.',
       takeaway: 'A user namespace makes root inside an ordinary uid outside. That is what rootless containers build on: full powers over the container\'s own namespaces, none over the host.',
+    },
+    {
+      id: 'map-it-yourself',
+      title: 'Challenge: write the id maps yourself',
+      checks: [],
+      hint: 'A map line is "inside outside count". Each map file can be written once; root on the host may write them in any order.',
+      challenge: {
+        goal: `Start a process in a new user namespace with unshare -U, in the background, and write its maps yourself so that uids and gids 0–${MAP.count - 1} inside are ${MAP.outside}–${MAP.outside + MAP.count - 1} on the host. Then, as root inside that namespace, create a file under $WS: on the host it must belong to ${MAP.outside}:${MAP.outside}.`,
+        tools: ['unshare -U', 'echo > /proc/PID/uid_map', 'gid_map', 'nsenter -U', 'chown', 'stat'],
+        writes: 'uid_map and gid_map',
+        setup: async () => {},
+        vars: () => [],
+        checks: [
+          {
+            label: `a process of yours is in a new user namespace with uid_map "${WANT_MAP}"`,
+            run: (ctx) => {
+              const ns = learnerUserNs(ctx);
+              const right = ns.find((n) => n.uid === WANT_MAP);
+              return verdict('cat /proc/PID/uid_map (PID: your processes in a new user namespace)', WANT_MAP, right ? `${right.uid} (PID ${right.pid})` : ns.length ? ns.map((n) => `PID ${n.pid}: ${n.uid || '(empty)'}`).join(', ') : 'no new user namespace', !!right);
+            },
+          },
+          {
+            label: `its gid_map is "${WANT_MAP}" too`,
+            run: (ctx) => {
+              const ns = learnerUserNs(ctx).filter((n) => n.uid === WANT_MAP);
+              const right = ns.find((n) => n.gid === WANT_MAP);
+              return verdict('cat /proc/PID/gid_map', WANT_MAP, right ? `${right.gid} (PID ${right.pid})` : ns.length ? ns.map((n) => `PID ${n.pid}: ${n.gid || '(empty)'}`).join(', ') : 'no namespace with that uid_map', !!right);
+            },
+          },
+          {
+            label: `a file under $WS belongs to ${MAP.outside}:${MAP.outside} on the host`,
+            run: (ctx) => {
+              const ws = wsOf(ctx);
+              if (!ws) return noSandbox('bench', '(the challenge workspace)');
+              const files = ownedBy(ws, 'file', MAP.outside, MAP.outside);
+              return verdict(`find $WS -type f -uid ${MAP.outside} -gid ${MAP.outside}`, 'a file', files.length ? files.slice(0, 3).join(', ') : 'none', files.length > 0);
+            },
+          },
+        ],
+        hints: [
+          {
+            when: {
+              probe: 'cat /proc/PID/uid_map /proc/PID/gid_map',
+              holds: (ctx) => learnerUserNs(ctx).some((n) => n.uid === WANT_MAP && n.gid === ''),
+            },
+            text: 'uid_map is written, gid_map is still empty: the namespace\'s root has no group of its own, so what it creates gets an unmapped gid. Write gid_map too. (Root on the host may write them in any order; an unprivileged writer must first write "deny" to /proc/PID/setgroups and gid_map before uid_map, or the gid_map write fails with EPERM.)',
+            reach: ['unshare -U sleep 1000 >/dev/null 2>&1 &', 'P=$!', 'sleep 0.2', `echo '${WANT_MAP}' > /proc/$P/uid_map`],
+          },
+          {
+            when: {
+              probe: `cat /proc/PID/uid_map; find $WS -uid ${MAP.outside}`,
+              holds: (ctx) => {
+                const ws = wsOf(ctx);
+                return !!ws && mappedRight(ctx) && ownedBy(ws, 'dir', MAP.outside).length === 0 && ownedBy(ws, 'file', MAP.outside).length === 0;
+              },
+            },
+            text: `The maps are right. Root inside is uid ${MAP.outside} to the host, and $WS belongs to the host's root, an id that namespace cannot even name: it may not write there. Give it a directory first (mkdir $WS/box; chown ${MAP.outside}:${MAP.outside} $WS/box), then create the file as root inside: nsenter -t PID -U touch $WS/box/file.`,
+            reach: ['unshare -U sleep 1000 >/dev/null 2>&1 &', 'P=$!', 'sleep 0.2', `echo '${WANT_MAP}' > /proc/$P/gid_map`, `echo '${WANT_MAP}' > /proc/$P/uid_map`],
+          },
+          {
+            when: {
+              probe: `find $WS -type d -uid ${MAP.outside}; find $WS -type f -uid ${MAP.outside}`,
+              holds: (ctx) => {
+                const ws = wsOf(ctx);
+                return !!ws && mappedRight(ctx) && ownedBy(ws, 'dir', MAP.outside).length > 0 && ownedBy(ws, 'file', MAP.outside, MAP.outside).length === 0;
+              },
+            },
+            text: `Writing the maps does not change the ids of the process that is already running: it is still host uid 0, which shows as 65534 inside. A process that joins the namespace and becomes root there is ${MAP.outside} here: nsenter -t PID -U sh -c 'id; touch DIR/file' (nsenter -U switches to uid and gid 0 inside).`,
+            reach: ['unshare -U sleep 1000 >/dev/null 2>&1 &', 'P=$!', 'sleep 0.2', `echo '${WANT_MAP}' > /proc/$P/gid_map`, `echo '${WANT_MAP}' > /proc/$P/uid_map`, 'mkdir "$WS/box"', `chown ${MAP.outside}:${MAP.outside} "$WS/box"`],
+          },
+          { text: `unshare -U sleep 1000 & P=$!; then echo '${WANT_MAP}' > /proc/$P/gid_map and the same to uid_map; then a directory for uid ${MAP.outside} in $WS, and a file made there by nsenter -t $P -U.` },
+        ],
+        failStates: [
+          {
+            when: {
+              probe: 'cat /proc/PID/uid_map',
+              holds: (ctx) => {
+                const ns = learnerUserNs(ctx);
+                return ns.some((n) => n.uid !== '' && n.uid !== WANT_MAP) && !ns.some((n) => n.uid === WANT_MAP);
+              },
+            },
+            text: `A map was written with other numbers, and a namespace's uid_map can be written only once: that one keeps it. Start a new namespace (kill the old process; unshare -U sleep 1000 &), or reset (R). The line is "inside outside count": ${WANT_MAP}.`,
+            reach: ['unshare -U sleep 1000 >/dev/null 2>&1 &', 'P=$!', 'sleep 0.2', `echo '${MAP.outside} 0 ${MAP.count}' > /proc/$P/uid_map`],
+          },
+        ],
+        solution: [
+          'unshare -U sleep 1000 >/dev/null 2>&1 &',
+          'P=$!',
+          'sleep 0.2',
+          `echo '${WANT_MAP}' > /proc/$P/gid_map`,
+          `echo '${WANT_MAP}' > /proc/$P/uid_map`,
+          'mkdir "$WS/box"',
+          `chown ${MAP.outside}:${MAP.outside} "$WS/box"`,
+          'nsenter -t "$P" -U touch "$WS/box/made-inside"',
+        ],
+      },
+    },
+    {
+      id: 'whose-root',
+      title: "Challenge: read another sandbox's map",
+      checks: [],
+      hint: '/proc/PID/uid_map is "inside outside count": uid X inside (inside ≤ X < inside + count) is outside + (X − inside) on the host.',
+      challenge: {
+        goal: 'Sandbox b (its PID 1 is $B) has a user namespace with a map of its own, not the lesson\'s. Read it from the kernel and answer: which host uid is root in b, and which host uid does a process running as uid 1000 in b have?',
+        tools: ['cat /proc/$B/uid_map', 'grep Uid /proc/PID/status'],
+        setup: async (ctx) => {
+          // A different map each time: the answer has to be read, not remembered.
+          const outside = 200000 + MAP.count * randomInt(1, 16);
+          await ctx.sandbox('b', { namespaces: ['user', 'pid', 'mount'], rootfs: { kind: 'none' }, cwd: '/', init: true, userMap: { outside, count: MAP.count } });
+          const pid = await ctx.start('b', ['setpriv', '--reuid=1000', '--regid=1000', '--keep-groups', 'sleep', '1000']);
+          if (pid) ctx.state.set('b-user1000', pid);
+        },
+        vars: (ctx) => [{ name: 'B', value: String(ctx.get('b')?.pid ?? '(none)'), about: "host PID of sandbox b's PID 1 (root in b)" }],
+        checks: [],
+        hints: [{ text: 'cat /proc/$B/uid_map. Root is uid 0 inside; for uid 1000, add 1000 to the outside start. To check on a live process: the Uid line of /proc/PID/status shows host uids (the PIDs of b are in its cgroup.procs, or under ps -o pid,uid,comm).' }],
+        questions: [
+          {
+            id: 'root-in-b',
+            question: 'Which uid does root in sandbox b have on the host?',
+            compare: 'number',
+            answer: (ctx) => {
+              const b = ctx.get('b');
+              return { probe: "awk '$1 == 0 { print $2 }' /proc/$B/uid_map", value: b ? (statusField(b.pid, 'Uid') ?? '(gone)').split(' ')[0] : '(no sandbox b)' };
+            },
+            explanation: "The map's line \"0 OUTSIDE COUNT\" sends uid 0 to OUTSIDE: to the host, b's root is that ordinary uid. The Uid line of /proc/$B/status shows the same number.",
+          },
+          {
+            id: 'uid1000-in-b',
+            question: 'A process in b runs as uid 1000 inside. Which uid does the host see for it?',
+            compare: 'number',
+            answer: (ctx) => {
+              const pid = ctx.state.get('b-user1000') as number | undefined;
+              return { probe: "awk '$1 == 0 { print $2 + 1000 }' /proc/$B/uid_map", value: pid ? (statusField(pid, 'Uid') ?? '(gone)').split(' ')[0] : '(no such process)' };
+            },
+            explanation: 'A map is a range: uid 1000 inside is OUTSIDE + 1000 on the host. ps -o pid,uid on the host shows that uid for the sleep b runs as 1000.',
+          },
+        ],
+        solution: ["awk '$1 == 0 { print \"root in b is host uid \" $2 \"; uid 1000 is \" $2 + 1000 }' /proc/$B/uid_map"],
+      },
     },
   ],
 };

@@ -4,7 +4,8 @@
  * `hostname` run in each UTS namespace, segments from /proc/sysvipc/shm, which lists the reader's
  * IPC namespace.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 
@@ -12,6 +13,7 @@ import { nsLink } from '../../runtime/index.js';
 import { noSandbox, readlinkOr, verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
 import type { Lesson, TableView, View } from '../types.js';
+import { benchPids, nsOf } from '../challenge-probes.js';
 
 const NAMES = { a: 'alpha', b: 'beta' } as const;
 const RENAMED = 'alpha-renamed';
@@ -93,6 +95,51 @@ function sampleSideBySide(ctx: LessonContext): TableView {
 }
 
 const sideBySide: View = { title: 'Side by side: host and sandboxes', intervalMs: 1000, sample: sampleSideBySide };
+
+
+// ----- challenges ------------------------------------------------------------------------------
+
+const GAMMA = 'gamma';
+const CH_NAMES = { a: 'alpha', b: 'beta' } as const;
+
+/**
+ * The hostnames of the challenge's sandboxes a and b. A hostname can only be read from inside its
+ * UTS namespace (/proc/sys/kernel/hostname and uname(2) answer for the reader's, even through
+ * /proc/PID/root), so this runs one `nsenter` per poll: the checks and hints of one poll share
+ * the result.
+ */
+const namesCache = new WeakMap<LessonContext, { at: number; names: Promise<{ a: string | null; b: string | null }> }>();
+function utsNames(ctx: LessonContext): Promise<{ a: string | null; b: string | null }> {
+  const hit = namesCache.get(ctx);
+  if (hit && Date.now() - hit.at < 700) return hit.names;
+  const a = ctx.get('uts-a');
+  const b = ctx.get('uts-b');
+  const one = (pid: number | undefined, tag: string) => (pid ? `echo ${tag}=$(nsenter -t ${pid} -u hostname 2>/dev/null)` : '');
+  const names = new Promise<{ a: string | null; b: string | null }>((resolve) => {
+    execFile('sh', ['-c', [one(a?.pid, 'a'), one(b?.pid, 'b')].filter(Boolean).join('; ')], { encoding: 'utf8', timeout: 2000 }, (_err, out) => {
+      const get = (tag: string) => {
+        const line = (out ?? '').split('\n').find((l) => l.startsWith(`${tag}=`));
+        return line && line.length > tag.length + 1 ? line.slice(tag.length + 1) : null;
+      };
+      resolve({ a: a ? get('a') : null, b: b ? get('b') : null });
+    });
+  });
+  namesCache.set(ctx, { at: Date.now(), names });
+  return names;
+}
+
+/** UTS namespaces of the learner's processes other than the host's, a's and b's (unshare -u…). */
+function learnerUtsNamespaces(ctx: LessonContext): string[] {
+  const known = new Set([nsLink('self', 'uts'), ...['uts-a', 'uts-b'].map((k) => ctx.get(k)).map((s) => (s ? nsOf(s.pid, 'uts') : null))]);
+  return [...new Set(benchPids(ctx).map((p) => nsOf(p, 'uts')).filter((n): n is string => n !== null && !known.has(n)))];
+}
+
+/** The shared-memory segments of the challenge's sandbox `key`, read from inside its IPC namespace. */
+async function chSegments(ctx: LessonContext, key: string): Promise<Segment[] | null> {
+  const s = ctx.get(key);
+  if (!s) return null;
+  return parseShm((await s.execOutput(['cat', '/proc/sysvipc/shm'])).stdout);
+}
 
 export const lesson: Lesson = {
   id: 'uts-ipc-namespaces',
@@ -247,6 +294,138 @@ export const lesson: Lesson = {
       ],
       hint: '/proc/sysvipc/shm lists the segments of the IPC namespace of whoever reads it; ipcs reads the same table.',
       takeaway: 'A UTS namespace is a private hostname; an IPC namespace a private table of System V objects. Both are simple, and both are needed for a container to look like its own machine.',
+    },
+    {
+      id: 'name-b-gamma',
+      title: 'Challenge: rename sandbox b, and only b',
+      checks: [],
+      hint: "hostname renames the UTS namespace of the process that runs it; nsenter -u runs a command in another process's UTS namespace.",
+      challenge: {
+        goal: `Sandboxes a (${CH_NAMES.a}) and b (${CH_NAMES.b}) each have a UTS namespace of their own. Rename b to ${GAMMA}; a and the host must keep their names.`,
+        tools: ['nsenter', 'hostname', 'readlink /proc/PID/ns/uts'],
+        writes: "a hostname in another UTS namespace (nsenter -u, hostname: sethostname)",
+        setup: async (ctx) => {
+          const original = os.hostname();
+          ctx.state.set('uts-host-name', original);
+          // The learner's shell shares the host's UTS namespace: a plain `hostname gamma` there
+          // renames this machine. The check says so at once; if it is still so when the lesson
+          // ends, the host's name is put back.
+          ctx.defer(() => {
+            if (os.hostname() === GAMMA && original !== GAMMA) {
+              try {
+                execFileSync('hostname', [original], { stdio: 'ignore', timeout: 2000 });
+              } catch {
+                /* nothing more we can do: the check told the learner */
+              }
+            }
+          });
+          for (const k of ['a', 'b'] as const) {
+            await ctx.sandbox(`uts-${k}`, { namespaces: ['pid', 'mount', 'uts', 'ipc'], hostname: CH_NAMES[k], init: true });
+          }
+        },
+        vars: (ctx) => [
+          { name: 'A', value: String(ctx.get('uts-a')?.pid ?? ''), about: `host PID of sandbox a's PID 1 (a is ${CH_NAMES.a})` },
+          { name: 'B', value: String(ctx.get('uts-b')?.pid ?? ''), about: `host PID of sandbox b's PID 1 (b is ${CH_NAMES.b})` },
+        ],
+        checks: [
+          {
+            label: `b is called ${GAMMA}`,
+            run: async (ctx) => {
+              const b = ctx.get('uts-b');
+              if (!b) return noSandbox('b');
+              const { b: name } = await utsNames(ctx);
+              return verdict(`nsenter -t ${b.pid} -u hostname`, GAMMA, name ?? '(unreadable)');
+            },
+          },
+          {
+            label: `a and the host kept their names (while b is ${GAMMA})`,
+            run: async (ctx) => {
+              const a = ctx.get('uts-a');
+              if (!a) return noSandbox('a');
+              const names = await utsNames(ctx);
+              const host = os.hostname();
+              const original = (ctx.state.get('uts-host-name') as string | undefined) ?? host;
+              const hostNote = host === original ? host : `${host}: you renamed the host (your shell is in its UTS namespace); put it back: hostname ${original}`;
+              return verdict(
+                `nsenter -t ${a.pid} -u hostname; hostname`,
+                `a ${CH_NAMES.a}; host ${original}`,
+                `a ${names.a ?? '(unreadable)'}; host ${hostNote}${names.b === GAMMA ? '' : ` (b is ${names.b ?? '?'})`}`,
+                names.a === CH_NAMES.a && host === original && names.b === GAMMA,
+              );
+            },
+          },
+        ],
+        hints: [
+          {
+            when: {
+              probe: 'nsenter -t $A -u hostname',
+              holds: async (ctx) => (await utsNames(ctx)).a === GAMMA,
+            },
+            text: `You renamed a: $A is a's PID 1. b's is $B. Put a back (nsenter -t $A -u hostname ${CH_NAMES.a}).`,
+            reach: [`nsenter -t "$A" -u hostname ${GAMMA}`],
+          },
+          {
+            when: {
+              probe: 'readlink /proc/PID/ns/uts  # for your processes, against /proc/$B/ns/uts',
+              holds: (ctx) => learnerUtsNamespaces(ctx).length > 0,
+            },
+            text: "unshare -u made a new UTS namespace of your own, a copy of the host's: renaming it renames no one else. b's namespace already exists: join it (nsenter -t $B -u) instead of making one.",
+            reach: [`unshare -u sh -c 'hostname ${GAMMA}; exec sleep 1000' >/dev/null 2>&1 &`, 'sleep 0.3'],
+          },
+          { text: "Your shell is in the host's UTS namespace, so hostname there renames the host. Compare readlink /proc/self/ns/uts with /proc/$B/ns/uts, then run hostname in b's namespace with nsenter." },
+        ],
+        solution: [`nsenter -t "$B" -u hostname ${GAMMA}`],
+      },
+    },
+    {
+      id: 'find-the-segments',
+      title: 'Challenge: find the segments of each IPC namespace',
+      checks: [],
+      hint: 'ipcs lists the System V objects of the IPC namespace it runs in, and nothing else.',
+      challenge: {
+        goal: 'Sandboxes a and b each made System V shared-memory segments in an IPC namespace of their own. Find the key of the one segment in a, and how many segments b holds.',
+        tools: ['ipcs', 'nsenter', 'cat /proc/sysvipc/shm'],
+        setup: async (ctx) => {
+          const a = await ctx.sandbox('ipc-a', { namespaces: ['pid', 'mount', 'uts', 'ipc'], init: true });
+          const b = await ctx.sandbox('ipc-b', { namespaces: ['pid', 'mount', 'uts', 'ipc'], init: true });
+          // Not logged: the output (key, ids) would give the answers away.
+          await a.execOutput(['ipcmk', '-M', String(SEGMENT)]);
+          const n = randomInt(2, 6);
+          for (let i = 1; i <= n; i++) await b.execOutput(['ipcmk', '-M', String(SEGMENT * i)]);
+        },
+        vars: (ctx) => [
+          { name: 'A', value: String(ctx.get('ipc-a')?.pid ?? ''), about: "host PID of sandbox a's PID 1" },
+          { name: 'B', value: String(ctx.get('ipc-b')?.pid ?? ''), about: "host PID of sandbox b's PID 1" },
+        ],
+        checks: [],
+        hints: [
+          {
+            text: "ipcs -m in your shell lists the host's segments: your shell is in the host's IPC namespace. /proc/sysvipc/shm, even read through /proc/$A/root, answers for the reader's namespace too. Run ipcs in a's and b's: nsenter -t $A -i ipcs -m.",
+          },
+        ],
+        questions: [
+          {
+            id: 'a-key',
+            question: 'What is the key of the shared-memory segment in sandbox a (as ipcs -m prints it, 0x…)?',
+            answer: async (ctx) => {
+              const segs = (await chSegments(ctx, 'ipc-a')) ?? [];
+              return { probe: "nsenter -t $A -i ipcs -m | awk '/^0x/ {print $1}'", value: segs.map((g) => g.key).join('\n') };
+            },
+            explanation: "The key names the segment in a's IPC namespace only: the same key in b or on the host would be another segment, or none.",
+          },
+          {
+            id: 'b-count',
+            question: "How many shared-memory segments does sandbox b's IPC namespace hold?",
+            compare: 'number',
+            answer: async (ctx) => {
+              const segs = await chSegments(ctx, 'ipc-b');
+              return { probe: "nsenter -t $B -i ipcs -m | grep -c '^0x'", value: segs ? String(segs.length) : '' };
+            },
+            explanation: "Each IPC namespace has its own table of segments; ipcs (and /proc/sysvipc/shm) shows the one of the namespace it runs in.",
+          },
+        ],
+        solution: ["nsenter -t \"$A\" -i ipcs -m | awk '/^0x/ {print $1}'", "nsenter -t \"$B\" -i ipcs -m | grep -c '^0x'"],
+      },
     },
   ],
 };

@@ -14,6 +14,8 @@ export interface ListItem {
   summary: string;
   /** A lesson's status: "new", "in progress (step 3)", "completed". */
   status?: string;
+  /** A lesson's challenges: "challenges 1/2, 1 skipped" (shown after the status when it fits). */
+  challenges?: string;
 }
 
 export interface LessonListProps {
@@ -46,6 +48,8 @@ export function lessonListLines(p: LessonListProps): { lines: Line[]; cursorLine
     const head: Line = [mark, seg(num, { dim: !on }), seg(item.title, { bold: true, inverse: on })];
     if (item.status) {
       head.push(seg(' '.repeat(Math.max(2, titleW - item.title.length + 2))), seg(item.status, { color: STATUS_COLOR[item.status] ?? 'yellow' }));
+      const used = 7 + Math.max(item.title.length + 2, titleW + 2) + item.status.length;
+      if (item.challenges && used + 3 + item.challenges.length <= p.width) head.push(seg(` · ${item.challenges}`, { dim: true }));
     }
     lines.push(truncateLine(head, p.width));
     lines.push(truncateLine([seg('       '), seg(item.summary, { dim: true })], p.width));

@@ -1,5 +1,14 @@
 /** The terminal UI's components: one per file, each drawing plain lesson data (lessons/types.ts). */
 export { ActionLog, actionLogLines, scrollLines, type ActionLogProps } from './ActionLog.js';
+export {
+  ChallengeStatus,
+  challengeCheckHeights,
+  challengeCheckLines,
+  challengeGoalLines,
+  challengeStatusLines,
+  challengeVarsLines,
+  type ChallengeStatusProps,
+} from './ChallengePanel.js';
 export { CheckPanel, checkPanelLines, checkPanelHeights, type CheckPanelProps } from './CheckPanel.js';
 export { ErrorBanner, errorBannerLines, isActionable, type ErrorBannerProps } from './ErrorBanner.js';
 export { Gauges, gaugesLines, gaugeColor, type GaugesProps } from './Gauges.js';

@@ -8,6 +8,7 @@ import { Box, useInput } from 'ink';
 import { type ReactNode, useMemo, useSyncExternalStore } from 'react';
 
 import { actionLogLines, scrollLines } from '../components/ActionLog.js';
+import { challengeCheckHeights, challengeCheckLines, challengeGoalLines, challengeStatusLines, challengeVarsLines } from '../components/ChallengePanel.js';
 import { checkPanelHeights, checkPanelLines } from '../components/CheckPanel.js';
 import { errorBannerLines } from '../components/ErrorBanner.js';
 import { Header, type StepMark } from '../components/Header.js';
@@ -71,6 +72,11 @@ const KEY_REFERENCE: [string, string][] = [
   ['↑ ↓ enter', 'move between the choices, answer'],
   ['h', 'show or hide the hint'],
   ['r', 'run the step again (after a failed check)'],
+  ['s', 'challenge: a shell with your variables (exit comes back)'],
+  ['a', 'challenge: answer the next open question (enter checks it, esc stops)'],
+  ['R', 'challenge: reset it (its setup again, your work removed)'],
+  ['S', 'challenge: the reference solution (after a hint, or once passed)'],
+  ['k', 'challenge: skip it (kept as skipped)'],
   ['b  ←', 'look at the previous step again (read-only)'],
   ['enter  →', 'forward again; esc: back to the current step'],
   ['v', 'the live view, whole screen'],
@@ -115,11 +121,32 @@ function headerTitle(c: LessonController, s: LessonState): { title: string; stat
       return { title: 'Leaving', status: 'removing the sandboxes', step: null };
     default: {
       const i = s.looking ?? s.index;
-      const status = s.looking !== null ? 'looking back, read-only' : s.stepPhase === 'running' ? 'running' : s.stepPhase === 'checking' ? 'checking' : undefined;
+      const ch = s.looking === null ? s.challenge : null;
+      const status =
+        s.looking !== null
+          ? 'looking back, read-only'
+          : s.stepPhase === 'running'
+            ? 'running'
+            : s.stepPhase === 'checking'
+              ? 'checking'
+              : ch
+                ? CHALLENGE_STATUS[ch.inShell ? 'shell' : ch.phase]
+                : undefined;
       return { title: `Step ${i + 1}: ${c.steps[i].title}`, status, step: i };
     }
   }
 }
+
+const CHALLENGE_STATUS: Record<string, string | undefined> = {
+  setup: 'setting up',
+  resetting: 'resetting',
+  working: 'checked live',
+  passed: 'passed',
+  skipped: 'skipped',
+  error: 'setup failed',
+  ending: 'removing the challenge',
+  shell: 'in the shell',
+};
 
 /** Scrolls a whole-screen panel: `scroll` rows from the top (or, with fromEnd, from the bottom). */
 function scrolled(lines: Line[], height: number, scroll: number, fromEnd = false): Line[] {
@@ -223,6 +250,13 @@ function summaryLines(c: LessonController, width: number): Line[] {
     [seg('  predictions right: '), seg(`${sum.predictionsRight} of ${sum.predictions}`, { bold: true })],
   ];
   if (sum.replayed) lines.push([seg(`  ${stepRange(sum.replayed)} ${sum.replayed === 1 ? 'was' : 'were'} done in an earlier session (their sandboxes were rebuilt when you resumed)`, { dim: true })]);
+  if (sum.challenges) {
+    lines.push([
+      seg('  challenges done:    '),
+      seg(`${sum.challengesDone} of ${sum.challenges}`, { bold: true, color: sum.challengesDone === sum.challenges ? 'green' : 'yellow' }),
+      seg(sum.challengesSkipped ? ` (${sum.challengesSkipped} skipped)` : ''),
+    ]);
+  }
   if (sum.failedSteps.length) lines.push([seg(`  steps with failed checks: ${sum.failedSteps.map((i) => i + 1).join(', ')} (you continued anyway)`, { color: 'yellow' })]);
   const takeaways = c.steps.filter((st) => st.takeaway);
   if (takeaways.length) {
@@ -274,7 +308,138 @@ function Zoomed({ controller: c, state: s, width, height }: { controller: Lesson
   return <Lines lines={scrolled(lines, height, s.scroll, fromEnd)} width={width} />;
 }
 
-function StepBody({ controller: c, state: s, width, height }: { controller: LessonController; state: LessonState; width: number; height: number }) {
+function StepBody(props: { controller: LessonController; state: LessonState; width: number; height: number }) {
+  const step = props.controller.steps[props.state.looking ?? props.state.index];
+  return step.challenge ? <ChallengeBody {...props} /> : <GuidedBody {...props} />;
+}
+
+/**
+ * A challenge step: the goal and tools, the variables, the checks ticking live, the hint or
+ * fail-state that holds, the questions, and the prose. In two columns from WIDE_COLUMNS: what to
+ * do on the left, what the kernel says on the right.
+ */
+function ChallengeBody({ controller: c, state: s, width, height }: { controller: LessonController; state: LessonState; width: number; height: number }) {
+  const shown = s.looking ?? s.index;
+  const step = c.steps[shown];
+  const rec = s.records[shown];
+  const looking = s.looking !== null;
+  const ch = looking ? null : s.challenge;
+  const challenge = step.challenge!;
+  const wide = width >= WIDE_COLUMNS;
+  const leftW = wide ? Math.floor((width - 3) / 2) : width;
+  const rightW = wide ? width - leftW - 3 : width;
+
+  // What does not change while the checks tick is computed once: each redraw (a poll whose
+  // results changed) then rebuilds only the checks and the status (Lines skips equal props).
+  const notice = useMemo(() => (s.notice && !looking ? [...wrapText(s.notice, leftW, { color: 'yellow' }), blank()] : []), [s.notice, looking, leftW]);
+  const prose = useMemo(() => proseLines(step.prose ?? '', leftW), [step, leftW]);
+  const goal = useMemo(() => challengeGoalLines(challenge, leftW), [challenge, leftW]);
+  const chVars = ch?.vars;
+  const envFile = ch?.envFile ?? null;
+  const vars = useMemo(() => (chVars ? challengeVarsLines(chVars, envFile, leftW) : []), [chVars, envFile, leftW]);
+  const varsCompact = useMemo(() => (chVars ? challengeVarsLines(chVars, envFile, leftW, true) : []), [chVars, envFile, leftW]);
+  const checkHeights = useMemo(() => challengeCheckHeights(rec.results, rightW), [rec.results, rightW]);
+  const status: Line[] = [];
+  let spinner: string | null = null;
+  if (looking) {
+    const state = c.challengeProgress(step.id)?.state;
+    status.push(...wrapText(state === 'done' ? '✓ Passed.' : state === 'skipped' ? 'Skipped.' : 'Not passed yet.', rightW, { dim: true }));
+    status.push(...wrapText('Looking back, read-only: the challenge is not running; esc returns to the current step.', rightW, { color: 'yellow' }));
+  } else if (!ch || ch.phase === 'setup') {
+    spinner = 'setting up… (the sandboxes of the challenge and your bench)';
+  } else if (ch.phase === 'resetting') {
+    spinner = 'resetting… (removing your work, setting up again)';
+  } else if (ch.phase === 'ending') {
+    spinner = "removing the challenge's sandboxes…";
+  } else if (ch.phase === 'error') {
+    status.push(
+      ...errorBannerLines({ error: ch.error, width: rightW, context: 'The challenge could not be set up.', maxRows: 8 }),
+      [seg('R', { bold: true, color: 'cyan' }), seg(' tries again; '), seg('k', { bold: true, color: 'cyan' }), seg(' skips it.')],
+    );
+  } else {
+    if (ch.inShell) status.push([seg('The shell has the terminal: exit (or Ctrl-D) comes back here.', { color: 'yellow' })]);
+    status.push(
+      ...challengeStatusLines({
+        challenge,
+        poll: ch.poll,
+        hint: s.hint,
+        stepHint: step.hint,
+        answered: ch.answered,
+        input: ch.input,
+        feedback: ch.feedback,
+        showSolution: ch.showSolution,
+        passed: ch.phase === 'passed',
+        skipped: ch.phase === 'skipped',
+        message: ch.message,
+        takeaway: step.takeaway,
+        width: rightW,
+      }),
+    );
+  }
+  const tip: Line[] =
+    ch && ch.phase === 'working' && !ch.input && !ch.inShell
+      ? wrapSegs(
+          [
+            seg('Press '),
+            seg('s', { bold: true, color: 'cyan' }),
+            seg(' for a shell with your variables, or work in another terminal: the checks follow the kernel live.'),
+          ],
+          rightW,
+        )
+      : [];
+
+  const statusBlock: Block = {
+    spec: { id: 'status', natural: status.length + (spinner ? 1 : 0), min: 1, tiers: [[1, 999]] },
+    render: (h) => (
+      <Box key="status" flexDirection="column">
+        {spinner ? <Spinner label={spinner} width={rightW} /> : null}
+        <Lines lines={fitLines(status, h - (spinner ? 1 : 0))} width={rightW} />
+      </Box>
+    ),
+  };
+  const tipBlock = tip.length ? linesBlock('tip', tip, rightW, [[6, 999]], { min: tip.length }) : null;
+  const checksBlock: Block | null =
+    challenge.checks.length && (rec.results || (ch && ch.phase === 'working'))
+      ? {
+          spec: { id: 'checks', natural: checkHeights[1], min: 2, tiers: [[1, checkHeights[0]], [5, checkHeights[1]]] },
+          render: (h) => <Lines key="checks" lines={challengeCheckLines(rec.results, rightW, h)} width={rightW} />,
+        }
+      : null;
+  const goalBlock = linesBlock('goal', goal, leftW, [[0, 2], [2, 999]], { min: 1 });
+  // The variables: their values first (the learner types them), what each is when there is room.
+  const varsBlock: Block | null = vars.length
+    ? {
+        spec: { id: 'vars', natural: vars.length, min: Math.min(3, vars.length), tiers: [[3, vars.length]] },
+        render: (h) => <Lines key="vars" lines={h >= vars.length ? vars : fitVars(varsCompact, h)} width={leftW} />,
+      }
+    : null;
+  const proseBlock = linesBlock('prose', prose, leftW, [[4, 3], [7, 999]], { min: 2, key: 'p: read all' });
+  const noticeBlock = notice.length ? linesBlock('notice', notice, leftW, [[0, 3], [9, 999]], { min: 1 }) : null;
+  const present = (...bs: (Block | null)[]) => bs.filter((b): b is Block => b !== null);
+  if (wide) {
+    const left = present(noticeBlock, proseBlock, spacer('gap1'), goalBlock, spacer('gap2', 6), varsBlock);
+    const right = present(checksBlock, spacer('gap3', 6), statusBlock, tipBlock);
+    const sep: Line[] = Array.from({ length: height }, () => [seg(' │ ', { dim: true })]);
+    return (
+      <Box flexDirection="row" height={height}>
+        <Column blocks={left} height={height} width={leftW} />
+        <Lines lines={sep} width={3} />
+        <Column blocks={right} height={height} width={rightW} />
+      </Box>
+    );
+  }
+  return <Column blocks={present(noticeBlock, proseBlock, goalBlock, varsBlock, checksBlock, statusBlock, tipBlock)} height={height} width={width} />;
+}
+
+/** The variables in `h` rows: the values without their title, and always the line for other terminals. */
+function fitVars(lines: Line[], h: number): Line[] {
+  if (lines.length <= h) return lines;
+  const body = lines.slice(1, -1);
+  const other = lines[lines.length - 1];
+  return [...fitLines(body, h - 1), other].slice(-h);
+}
+
+function GuidedBody({ controller: c, state: s, width, height }: { controller: LessonController; state: LessonState; width: number; height: number }) {
   const shown = s.looking ?? s.index;
   const step = c.steps[shown];
   const rec = s.records[shown];
