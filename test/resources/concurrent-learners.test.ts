@@ -18,6 +18,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cgroups, CPU_CLAIM_DIR, onlineCpus, readCpuClaims, RUN_DIR } from '../../src/runtime/index.js';
 import { acquireLessonLock, completeLine, releaseLessonLock } from '../helpers/lesson-lock.js';
 import { isRoot } from '../helpers/resources.js';
+import { clearDebris, declareDebris } from '../helpers/session.js';
 
 const CLI = path.resolve(import.meta.dirname, '../../dist/cli.js');
 const ROUNDS = Math.max(1, Math.min(10, Number(process.env.CONCURRENT_ROUNDS ?? 1) || 1));
@@ -88,6 +89,8 @@ function holdEveryCpu(): ChildProcess {
   fs.mkdirSync(CPU_CLAIM_DIR, { recursive: true, mode: 0o755 });
   for (const cpu of onlineCpus()) {
     const file = `${CPU_CLAIM_DIR}/${cpu}-${pid}-${start}`;
+    // Declared before it exists: another test file's leak check must never count it.
+    declareDebris(path.basename(file));
     fs.writeFileSync(file, JSON.stringify({ version: 1, cpu, owner: { pid, start, command: 'sleep 120' }, purpose: 'lesson fork-bomb' }));
     planted.push(file);
   }
@@ -110,7 +113,10 @@ describe.skipIf(!isRoot)('concurrent learners on one host (needs root)', { timeo
       await r.done;
     }
     for (const h of [...holders.splice(0), ...children.splice(0)]) h.kill('SIGKILL');
-    for (const f of planted.splice(0)) fs.rmSync(f, { force: true });
+    for (const f of planted.splice(0)) {
+      fs.rmSync(f, { force: true });
+      clearDebris(path.basename(f));
+    }
     for (const d of [CPU_CLAIM_DIR, RUN_DIR]) {
       try {
         fs.rmdirSync(d);
@@ -209,6 +215,7 @@ describe.skipIf(!isRoot)('concurrent learners on one host (needs root)', { timeo
     const holder = holdEveryCpu();
     const dead = spawnSync('sh', ['-c', 'echo $$ $(cut -d" " -f22 /proc/$$/stat)'], { encoding: 'utf8' }).stdout.trim().split(' ');
     const stale = `${CPU_CLAIM_DIR}/0-${dead[0]}-${dead[1]}`;
+    declareDebris(path.basename(stale));
     fs.writeFileSync(stale, '{"purpose":"lesson cgroups-cpu"}');
     planted.push(stale);
     const r = spawnSync(process.execPath, [CLI, 'cleanup'], { encoding: 'utf8' });
