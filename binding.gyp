@@ -1,5 +1,5 @@
 # The addon, and the static executables that must run inside any root filesystem (a busybox
-# root has no libc): sandbox-init (PID 1 of a sandbox), chroot-escape and shocker (two lessons' escapes).
+# root has no libc): sandbox-init (PID 1 of a sandbox), chroot-escape and shocker (two lessons' escapes), dirtier (the pre-copy lesson's workload).
 # Debian's and Ubuntu's node-gyp add -lnode to every target; no static libnode exists, so the
 # static executables take it off again ("libraries!"). The addon links libseccomp (Debian
 # libseccomp-dev) to build the payload's seccomp filter.
@@ -25,6 +25,14 @@
       "target_name": "chroot-escape",
       "type": "executable",
       "sources": ["native/chroot-escape.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"],
+      "ldflags": ["-static"],
+      "libraries!": ["-lnode"]
+    },
+    {
+      "target_name": "dirtier",
+      "type": "executable",
+      "sources": ["native/dirtier.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"],
       "ldflags": ["-static"],
       "libraries!": ["-lnode"]

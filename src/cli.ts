@@ -7,6 +7,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 
+import { COURSE } from './lessons/manifest.js';
 import { echo } from './runtime/errors.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -30,8 +31,8 @@ program.addHelpText(
   'after',
   `
 Start here:
-  sudo sandbox learn pid-namespaces   a guided lesson: a real PID namespace, live
-  sudo sandbox doctor                 what this host supports
+  sudo sandbox learn pid-namespaces  a guided lesson: a real PID namespace, live
+  sudo sandbox doctor                what this host supports
 Most commands need root (sudo): namespaces, mounts and cgroups are privileged.`,
 );
 
@@ -43,9 +44,11 @@ function collect(value: string, previous: string[]): string[] {
 const run = program
   .command('run')
   .summary('run a command in a new sandbox and show what was created')
+  // One paragraph per line: commander wraps each line to the terminal, so a break inside a
+  // sentence would show as a short line mid-sentence.
   .description(
-    'Run COMMAND in a new sandbox: the namespaces you ask for, its own cgroup (for limits), and, with a\n' +
-      'mount namespace, its own root filesystem. Without namespace flags: --pid --mount --uts --ipc --cgroup.\n' +
+    'Run COMMAND in a new sandbox: the namespaces you ask for, its own cgroup (for limits), and, with a mount namespace, its own root filesystem.\n' +
+      'Without namespace flags: --pid --mount --uts --ipc --cgroup.\n' +
       "The exit code is COMMAND's (128+N if killed by signal N); 125 means sandbox itself failed.",
   )
   .option('--pid', 'new PID namespace: COMMAND is PID 1 and sees only its own processes')
@@ -81,20 +84,25 @@ run.addHelpText(
   'after',
   `
 Examples:
-  sudo sandbox run --pid --mount --uts --hostname box -- sh -c 'echo $$; hostname; ps -e'
+  sudo sandbox run --pid --mount --uts --hostname box -- sh -c 'hostname; ps -e'
   sudo sandbox run --pids 20 --memory 64M --explain -- sh
   sudo sandbox run --rootfs busybox -- sh
   sudo sandbox run --net --cap-add NET_ADMIN -- ip link set lo up
 
-Security: by default root inside keeps only Docker's default capabilities (CapEff 00000000a80425fb:
-no SYS_ADMIN, NET_ADMIN, SYS_MODULE, DAC_READ_SEARCH…) and a seccomp filter refuses mount,
-pivot_root, open_by_handle_at, module loading, kexec, bpf and block devices. --cap-add, --seccomp
-unconfined and --privileged ask for more, and say so on stderr.`,
+Security: by default root inside keeps only Docker's default capabilities
+(CapEff 00000000a80425fb: no SYS_ADMIN, NET_ADMIN, SYS_MODULE, DAC_READ_SEARCH…)
+and a seccomp filter refuses mount, pivot_root, open_by_handle_at, module
+loading, kexec, bpf and block devices. --cap-add, --seccomp unconfined and
+--privileged ask for more, and say so on stderr.`,
 );
 
-program
+const learn = program
   .command('learn')
   .summary('a guided lesson: real namespaces and cgroups, live (no name: pick one)')
+  .description(
+    'A guided lesson, live on this machine: each step asks you to predict what the kernel will do, then makes real namespaces, cgroups and mounts, shows the commands and system calls it used, a live view of the processes or counters, and checks the result in /proc and /sys.\n' +
+      'Progress is saved after every step that passes; `sandbox learn LESSON` resumes where you stopped. Without a lesson: pick one from a list.',
+  )
   .argument('[lesson]', 'lesson id, e.g. pid-namespaces (see sandbox lessons)')
   .option('--auto', 'run every step without asking, answer predictions, print every check; exit 1 if one fails')
   .option('--plain', 'line-by-line output, no full-screen UI')
@@ -102,6 +110,11 @@ program
     const { learnCommand } = await import('./commands/learn.js');
     process.exitCode = await learnCommand(id, { ...opts, plain: opts.plain || program.opts().plain });
   });
+learn.addHelpText('after', () => {
+  // The course from the manifest (no lesson code loaded), an id and a title a line.
+  const w = Math.max(...COURSE.map((e) => e.id.length));
+  return `\nLessons, in teaching order (sandbox lessons shows your progress):\n${COURSE.map((e) => `  ${e.id.padEnd(w)}  ${e.title}`).join('\n')}\n\nExamples:\n  sudo sandbox learn ${COURSE[0].id}\n  sudo sandbox learn ${COURSE[0].id} --auto --plain   every step, no questions`;
+});
 
 program
   .command('lessons')
@@ -153,9 +166,8 @@ program
   .command('cleanup')
   .summary('remove everything a crashed or killed session left behind')
   .description(
-    'Remove sandboxes whose sandbox process is gone: their processes, cgroups, mounts and directories\n' +
-      'under /run/sandbox, network namespaces sandbox-* and veth devices sbx-*. Sandboxes of sessions\n' +
-      'that are still running are left alone.',
+    'Remove sandboxes whose sandbox process is gone: their processes, cgroups, mounts and directories under /run/sandbox, network namespaces sandbox-* and veth devices sbx-*.\n' +
+      'Sandboxes of sessions that are still running are left alone.',
   )
   .action(async () => {
     const { cleanupCommand } = await import('./commands/cleanup.js');

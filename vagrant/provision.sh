@@ -15,7 +15,9 @@ set -euo pipefail
 
 SRC=${SANDBOX_SRC:-/vagrant}
 DEST=${SANDBOX_DEST:-/opt/sandbox}
-PACKAGES=(ca-certificates nodejs npm g++ make python3 libseccomp-dev busybox-static iproute2 tmux util-linux procps perl)
+# criu: checkpoint/restore/migrate in the REPL and the checkpoint-restore lesson (Debian 13's 4.1
+# understands current kernels' vDSO; Debian 12's 3.17 fails `criu check` on kernels ≥ 6.8).
+PACKAGES=(ca-certificates nodejs npm g++ make python3 libseccomp-dev busybox-static iproute2 tmux util-linux procps perl criu)
 
 export DEBIAN_FRONTEND=noninteractive
 export HOME=/root   # npm's cache and config belong to root, whatever sudo kept of the caller's HOME

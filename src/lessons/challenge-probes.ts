@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { cgroups } from '../runtime/index.js';
+import { cgroups, mountInfo } from '../runtime/index.js';
 import type { LessonContext } from './context.js';
 
 /** Host PIDs of every process the challenge shell (and anything it started) runs as. */
@@ -45,6 +45,22 @@ export function readAs(pid: number, file: string): string | null {
 export function nsOf(pid: number, ns: string): string | null {
   try {
     return fs.readlinkSync(`/proc/${pid}/ns/${ns}`);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Mounts of the host's root filesystem in `pid`'s mount table (what an escape could climb to),
+ * or null when it cannot be read. The kernel lists only the mounts reachable from the process's
+ * root: after pivot_root and a lazy unmount of the old root, none.
+ */
+export function hostRootMounts(pid: number): string[] | null {
+  const hostRoot = mountInfo('self').find((m) => m.mountPoint === '/');
+  try {
+    return mountInfo(pid)
+      .filter((m) => m.dev === hostRoot?.dev && m.root === '/')
+      .map((m) => m.mountPoint);
   } catch {
     return null;
   }

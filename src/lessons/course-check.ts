@@ -8,13 +8,20 @@
  *     solution; every conditional hint and fail-state holds in a state its `reach` lines (a
  *     partial or wrong attempt) lead to; every typed answer is read from the kernel (its probe,
  *     run as a learner would, prints the value); the lesson ends with at least two challenges,
- *     one where the learner writes a kernel interface directly, and asks at least one question.
+ *     one where the learner writes a kernel interface directly, and asks at least one question;
+ *  5. every prediction tests (prediction-rules.ts): neither the step's title nor its hint holds
+ *     the right answer's words, and no choice carries its reason; a numeric prediction's
+ *     measurement reads (in 2, right after its action) and lies within the bounds it asks in.
  * Prints one line per finding and a JSON summary; exits 1 if anything is wrong. Needs root.
- * Usage: check-lessons [LESSON…]
+ * `--static` checks only what reads the lessons' data (1, the course rules of 4, and 5): a few
+ * seconds, no root, nothing run on the host.
+ * Usage: check-lessons [--static] [LESSON…]
  */
 import { formatError } from '../runtime/index.js';
 // courseRules lives in engine.ts: importing this file runs the check (main() at the top level).
 import { courseRules, LessonSession, lintLesson, loadLesson, missingRequirements } from './engine.js';
+import { predictionRules } from './prediction-rules.js';
+import { measurePrediction } from './prediction.js';
 import type { Lesson } from './types.js';
 import { COURSE } from './manifest.js';
 
@@ -25,6 +32,8 @@ interface LessonReport {
   challenges: number;
   problems: string[];
   ms: number;
+  /** Steps that cannot run on this host (Step.unavailable): not run, not counted, said. */
+  skipped?: string[];
 }
 
 async function checkLesson(id: string, say: (s: string) => void): Promise<LessonReport> {
@@ -38,14 +47,27 @@ async function checkLesson(id: string, say: (s: string) => void): Promise<Lesson
     return { id, steps: lesson.steps.length, checks: 0, challenges: 0, problems, ms: performance.now() - t0 };
   }
   let checks = 0;
+  const skipped: string[] = [];
 
   // 2. straight through
   const full = new LessonSession(lesson);
   try {
     for (const [i, step] of lesson.steps.entries()) {
+      const why = await full.unavailable(i);
+      if (why) {
+        skipped.push(step.id);
+        say(`  ${id}: step ${i + 1} (${step.id}) skipped: it cannot run on this host: ${why}`);
+        continue;
+      }
       if (step.challenge) continue;
       const act = await full.act(i);
       if (act.error) problems.push(`step ${i + 1} (${step.id}): action failed: ${formatError(act.error).split('\n')[0]}`);
+      // A numeric prediction's measurement is read where the screens read it: right after the action.
+      const m = await measurePrediction(step.prediction, full.ctx);
+      if (m && 'error' in m) problems.push(`step ${i + 1} (${step.id}): the prediction's measurement failed: ${m.error}`);
+      else if (m && step.prediction?.number && (m.value < step.prediction.number.min || m.value > step.prediction.number.max)) {
+        problems.push(`step ${i + 1} (${step.id}): the prediction's measurement ${m.value} is outside what the learner may type (${step.prediction.number.min}..${step.prediction.number.max})`);
+      }
       for (const r of await full.check(i)) {
         checks++;
         if (!r.pass) problems.push(`step ${i + 1} (${step.id}): check "${r.label}" failed: expected ${r.expected}, got ${r.actual}`);
@@ -58,7 +80,7 @@ async function checkLesson(id: string, say: (s: string) => void): Promise<Lesson
 
   // 3. each step with its action skipped
   for (const [i, step] of lesson.steps.entries()) {
-    if (!step.checks.length) continue;
+    if (!step.checks.length || skipped.includes(step.id)) continue;
     const s = new LessonSession(lesson);
     try {
       const failed = await s.replay(i);
@@ -75,16 +97,16 @@ async function checkLesson(id: string, say: (s: string) => void): Promise<Lesson
   }
   say(`  ${id}: every check fails without its action: ${problems.some((p) => p.includes('skipped')) ? 'no' : 'yes'}`);
 
-  // 4. challenges
-  problems.push(...courseRules(lesson));
+  // 4. challenges (and 5. predictions)
+  problems.push(...courseRules(lesson), ...predictionRules(lesson));
   for (const [i, step] of lesson.steps.entries()) {
-    if (!step.challenge) continue;
+    if (!step.challenge || skipped.includes(step.id)) continue;
     const found = await checkChallenge(lesson, i);
     problems.push(...found.map((p) => `step ${i + 1} (${step.id}): ${p}`));
     say(`  ${id}: challenge ${step.id}: ${found.length ? `${found.length} problem(s)` : 'ok'}`);
   }
   const challenges = lesson.steps.filter((s) => s.challenge).length;
-  return { id, steps: lesson.steps.length, checks, challenges, problems, ms: performance.now() - t0 };
+  return { id, steps: lesson.steps.length, checks, challenges, problems, ms: performance.now() - t0, skipped };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -158,12 +180,24 @@ async function checkChallenge(lesson: Lesson, i: number): Promise<string[]> {
   return problems;
 }
 
+/** `--static`: the checks that only read the lesson (its lint, the course's rules), not the host. */
+async function checkStatic(id: string): Promise<LessonReport> {
+  const t0 = performance.now();
+  const lesson = await loadLesson(id);
+  const problems = [...lintLesson(lesson), ...courseRules(lesson), ...predictionRules(lesson)];
+  const checks = lesson.steps.reduce((n, s) => n + s.checks.length, 0);
+  const challenges = lesson.steps.filter((s) => s.challenge).length;
+  return { id, steps: lesson.steps.length, checks, challenges, problems, ms: performance.now() - t0 };
+}
+
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) {
-    process.stderr.write('check:lessons runs every lesson for real: it needs root (sudo)\n');
+  const args = process.argv.slice(2);
+  const staticOnly = args.includes('--static');
+  if (!staticOnly && process.getuid?.() !== 0) {
+    process.stderr.write("check:lessons runs every lesson for real: it needs root (sudo); --static checks only the lessons' data, without root\n");
     process.exit(1);
   }
-  const wanted = process.argv.slice(2);
+  const wanted = args.filter((a) => a !== '--static');
   const ids = wanted.length ? wanted : COURSE.map((e) => e.id);
   const seen = new Set<string>();
   const dupes = COURSE.map((e) => e.id).filter((id) => (seen.has(id) ? true : (seen.add(id), false)));
@@ -173,7 +207,7 @@ async function main(): Promise<void> {
   for (const id of ids) {
     say(`checking ${id}…`);
     try {
-      reports.push(await checkLesson(id, say));
+      reports.push(staticOnly ? await checkStatic(id) : await checkLesson(id, say));
     } catch (err) {
       reports.push({ id, steps: 0, checks: 0, challenges: 0, problems: [formatError(err)], ms: 0 });
     }
@@ -184,7 +218,7 @@ async function main(): Promise<void> {
     `${JSON.stringify(
       {
         ok,
-        lessons: reports.map((r) => ({ id: r.id, steps: r.steps, checks: r.checks, challenges: r.challenges, problems: r.problems.length, seconds: Number((r.ms / 1000).toFixed(1)) })),
+        lessons: reports.map((r) => ({ id: r.id, steps: r.steps, checks: r.checks, challenges: r.challenges, problems: r.problems.length, seconds: Number((r.ms / 1000).toFixed(1)), ...(r.skipped?.length ? { skipped: r.skipped } : {}) })),
         challenges: reports.reduce((n, r) => n + r.challenges, 0),
       },
       null,

@@ -10,6 +10,7 @@ import { busyboxPath, cgroups, echo, PACKAGE_ROOT, requireFilesystem, SandboxErr
 import { ChallengeRun } from './challenge.js';
 import { LessonContext } from './context.js';
 import { COURSE, type CourseEntry } from './manifest.js';
+import { lintPrediction } from './prediction.js';
 import type { CheckResult, Lesson, LogEntry, Requirement, Step } from './types.js';
 
 const CHECK_TIMEOUT_MS = 15_000;
@@ -77,11 +78,7 @@ export function lintLesson(lesson: Lesson): string[] {
     }
     if (s.checks.length === 0) problems.push(`${where}: no checks: every step proves something about the kernel`);
     if (s.checks.length && !s.action) problems.push(`${where}: checks without an action cannot fail when the action is skipped`);
-    if (s.prediction) {
-      const { choices, answer } = s.prediction;
-      if (choices.length < 2) problems.push(`${where}: a prediction needs at least two choices`);
-      if (!(answer >= 0 && answer < choices.length)) problems.push(`${where}: prediction answer ${answer} is not a choice`);
-    }
+    if (s.prediction) problems.push(...lintPrediction(s.prediction).map((p) => `${where}: ${p}`));
   }
   return problems;
 }
@@ -204,6 +201,28 @@ export class LessonSession {
     this.ctx = new LessonContext(lesson.id);
   }
 
+  private readonly unavailableCache = new Map<number, string | null>();
+
+  /**
+   * Why step i cannot run on this host (its `unavailable`), or null. Asked once per session: the
+   * answer (CRIU's `criu check`, say) does not change while the lesson runs.
+   */
+  async unavailable(i: number): Promise<string | null> {
+    const cached = this.unavailableCache.get(i);
+    if (cached !== undefined) return cached;
+    const step = this.lesson.steps[i];
+    let why: string | null = null;
+    if (step.unavailable) {
+      try {
+        why = (await step.unavailable(this.ctx)) || null;
+      } catch (err) {
+        why = `whether it can run here could not be read: ${(err as Error).message}`;
+      }
+    }
+    this.unavailableCache.set(i, why);
+    return why;
+  }
+
   /** The running challenge of step i, or null. */
   challengeOf(i: number): ChallengeRun | null {
     return this.challengeStep === i ? this.challenge : null;
@@ -229,7 +248,11 @@ export class LessonSession {
     this.ctx.takeLog();
     let error: unknown | null = null;
     if (this.challenge) await this.endChallenge();
-    if (step.challenge) {
+    const why = await this.unavailable(i);
+    if (why) {
+      // Screens skip such a step before acting; this keeps a caller that does not from failing.
+      this.ctx.log({ note: `skipped on this host: ${why}` });
+    } else if (step.challenge) {
       const run = new ChallengeRun(this.ctx, step.challenge, step.id);
       this.challenge = run;
       this.challengeStep = i;
@@ -251,6 +274,7 @@ export class LessonSession {
   /** Runs step i's checks against the kernel. A check that throws has failed. */
   async check(i: number): Promise<CheckResult[]> {
     const run = this.challengeOf(i);
+    if (await this.unavailable(i)) return [];
     if (this.lesson.steps[i].challenge) return run ? (await run.poll()).results : [];
     const results: CheckResult[] = [];
     for (const c of this.lesson.steps[i].checks) {
@@ -267,11 +291,11 @@ export class LessonSession {
 
   /**
    * Re-runs the actions of steps [0, upTo) to rebuild their sandboxes, e.g. when resuming.
-   * Challenges are skipped: each builds its own from its setup.
+   * Challenges are skipped: each builds its own from its setup; so are steps that cannot run here.
    */
   async replay(upTo: number, onStep?: (i: number) => void): Promise<ActResult | null> {
     for (let i = 0; i < upTo; i++) {
-      if (this.lesson.steps[i].challenge) continue;
+      if (this.lesson.steps[i].challenge || (await this.unavailable(i))) continue;
       onStep?.(i);
       const r = await this.act(i);
       if (r.error) return r;

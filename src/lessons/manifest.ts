@@ -48,7 +48,7 @@ export const COURSE: CourseEntry[] = [
   {
     id: 'net-namespaces',
     title: 'Network namespaces',
-    summary: 'only lo, a veth pair between two sandboxes, a ping across it, and a host network that never changes',
+    summary: 'a brand-new network stack, a veth pair between two sandboxes, a ping across it, and a host network that never changes',
     challenges: ['connect-a-and-b', 'read-c-from-the-host', 'a-namespace-without-a-process'],
     load: () => import('./net-namespaces/index.js'),
   },
@@ -76,7 +76,7 @@ export const COURSE: CourseEntry[] = [
   {
     id: 'cgroups-memory',
     title: 'cgroups: memory limits and the OOM killer',
-    summary: 'a memory limit, a process allocating past it, the OOM kill as it happens; a raised limit on a running sandbox',
+    summary: 'a memory limit, what it counts (reserved or touched), a process allocating past it, the OOM kill as it happens; a raised limit',
     challenges: ['oom-by-hand', 'read-the-counters'],
     load: () => import('./cgroups-memory/index.js'),
   },
@@ -93,6 +93,20 @@ export const COURSE: CourseEntry[] = [
     summary: 'image layers as overlayfs lower directories, copy-on-write, whiteouts, what "commit" means, layers shared by containers',
     challenges: ['stack-your-own', 'commit-a-layer'],
     load: () => import('./overlay-images/index.js'),
+  },
+  {
+    id: 'checkpoint-restore',
+    title: 'Checkpoint, restore and live migration',
+    summary: 'CRIU saves a running counter to files and restores it with its PIDs; pre-copy migration by dirty-page rounds; post-copy',
+    challenges: ['freeze-and-copy', 'count-the-hot-pages'],
+    load: () => import('./checkpoint-restore/index.js'),
+  },
+  {
+    id: 'container-from-scratch',
+    title: 'A container from scratch',
+    summary: 'the capstone: an image, namespaces, pivot_root, /proc, limits and a veth, then create → start → checkpoint → restore → destroy',
+    challenges: ['build-it-by-hand', 'limit-it-by-hand', 'wire-it-by-hand'],
+    load: () => import('./container-from-scratch/index.js'),
   },
 ];
 

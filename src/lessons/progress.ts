@@ -12,7 +12,8 @@ import path from 'node:path';
 
 import { E_TOO_BIG, quarantineUserFile, readUserFile, stateLocation, writeUserFile } from '../runtime/userfiles.js';
 import { formatError, SandboxError } from '../runtime/errors.js';
-import type { ChallengeProgress, Lesson, LessonProgress, LessonStatus } from './types.js';
+import { MAX_GUESS_ABS } from './prediction.js';
+import type { ChallengeProgress, Lesson, LessonProgress, LessonStatus, PredictionRecord, PredictionScore } from './types.js';
 
 export const PROGRESS_FILE = 'progress.json';
 /** Far above any real progress file (a few KiB); a bigger one is not read. */
@@ -25,6 +26,7 @@ const MAX_CHOICE = 99;
 const MAX_CHALLENGES = 100;
 const MAX_ANSWERS = 100;
 const CHALLENGE_STATES: readonly ChallengeProgress['state'][] = ['started', 'done', 'skipped'];
+const SCORES: readonly PredictionScore[] = ['right', 'close', 'off'];
 const STEP_ID_RE = /^[a-z0-9][a-z0-9-]{0,99}$/;
 const CONTROL_RE = /[\x00-\x1f\x7f-\x9f]/;
 
@@ -71,10 +73,9 @@ function parseEntry(v: unknown): LessonProgress | string {
   if (entries.length > MAX_IDS) return 'too many predictions';
   const predictions: LessonProgress['predictions'] = {};
   for (const [k, p] of entries) {
-    if (!STEP_ID_RE.test(k) || !isObject(p) || !isIndex(p.choice, MAX_CHOICE) || typeof p.correct !== 'boolean') {
-      return `prediction ${shortId(k)} is not valid`;
-    }
-    predictions[k] = { choice: p.choice, correct: p.correct };
+    const record = STEP_ID_RE.test(k) ? parsePrediction(p) : null;
+    if (!record) return `prediction ${shortId(k)} is not valid`;
+    predictions[k] = record;
   }
   if (typeof v.updated !== 'string' || v.updated.length > 64) return '"updated" is not a date';
   const out: LessonProgress = { step: v.step, done: [...new Set(v.done as string[])], completed: v.completed, predictions, updated: v.updated };
@@ -84,6 +85,20 @@ function parseEntry(v: unknown): LessonProgress | string {
     out.challenges = challenges;
   }
   return out;
+}
+
+/**
+ * One prediction: { choice, correct } for a choice; a numeric one adds its guess (a finite number,
+ * bounded) and its score, which must agree with `correct`. Null when not valid.
+ */
+function parsePrediction(p: unknown): PredictionRecord | null {
+  if (!isObject(p) || !isIndex(p.choice, MAX_CHOICE) || typeof p.correct !== 'boolean') return null;
+  if (p.guess === undefined && p.score === undefined) return { choice: p.choice, correct: p.correct };
+  const guess = p.guess;
+  if (typeof guess !== 'number' || !Number.isFinite(guess) || Math.abs(guess) > MAX_GUESS_ABS) return null;
+  if (typeof p.score !== 'string' || !SCORES.includes(p.score as PredictionScore)) return null;
+  if (p.correct !== (p.score === 'right') || p.choice !== 0) return null;
+  return { choice: 0, correct: p.correct, guess, score: p.score as PredictionScore };
 }
 
 /** The optional `challenges` field: step id → { state, answered, solutionShown? }, bounded. */
@@ -131,6 +146,20 @@ export function parseProgress(text: string): ParsedProgress {
   return { lessons, problems, whole: false, dropped };
 }
 
+/**
+ * Predictions recorded for a step whose prediction has since changed kind (a choice became a
+ * number, or back, in a newer course): not the learner's doing, so not a reason to start the
+ * lesson afresh; they are forgotten (the step asks again when it is run).
+ */
+export function stalePredictions(p: LessonProgress, lesson: Pick<Lesson, 'steps'>): string[] {
+  return Object.entries(p.predictions)
+    .filter(([k, c]) => {
+      const pred = lesson.steps.find((s) => s.id === k)?.prediction;
+      return pred !== undefined && (c.guess !== undefined) !== (pred.number !== undefined);
+    })
+    .map(([k]) => k);
+}
+
 /** What a lesson's entry must also agree with: its own steps and choices. */
 export function lessonProblem(p: LessonProgress, lesson: Pick<Lesson, 'steps'>): string | null {
   const steps = lesson.steps;
@@ -139,8 +168,13 @@ export function lessonProblem(p: LessonProgress, lesson: Pick<Lesson, 'steps'>):
   const unknown = p.done.find((d) => !ids.has(d));
   if (unknown !== undefined) return `unknown step ${shortId(unknown)}`;
   for (const [k, c] of Object.entries(p.predictions)) {
-    const step = steps.find((s) => s.id === k);
-    if (!step?.prediction || c.choice >= step.prediction.choices.length) return `prediction ${shortId(k)} is not one of the choices`;
+    const pred = steps.find((s) => s.id === k)?.prediction;
+    if (!pred) return `prediction ${shortId(k)} is not one of the choices`;
+    // A record of the other kind is from before the course changed the step (see stalePredictions).
+    if ((c.guess !== undefined) !== (pred.number !== undefined)) continue;
+    if (pred.number) {
+      if (!(c.guess! >= pred.number.min && c.guess! <= pred.number.max)) return `prediction ${shortId(k)} is outside ${pred.number.min}..${pred.number.max}`;
+    } else if (c.choice >= pred.choices.length) return `prediction ${shortId(k)} is not one of the choices`;
   }
   for (const [k, c] of Object.entries(p.challenges ?? {})) {
     const step = steps.find((s) => s.id === k);
@@ -226,7 +260,13 @@ export function loadLessonProgress(lesson: Pick<Lesson, 'id' | 'steps'>): { prog
   const l = load();
   const p = l.lessons[lesson.id] ?? null;
   const problem = p && lessonProblem(p, lesson);
-  if (!problem) return { progress: p, notice: l.notice };
+  if (!problem) {
+    const stale = p ? stalePredictions(p, lesson) : [];
+    if (!p || !stale.length) return { progress: p, notice: l.notice };
+    const predictions = { ...p.predictions };
+    for (const k of stale) delete predictions[k];
+    return { progress: { ...p, predictions }, notice: l.notice };
+  }
   delete l.lessons[lesson.id];
   const notice = repair(l.lessons, [`${shortId(lesson.id)}: ${problem}`], shortId(lesson.id));
   return { progress: null, notice: l.notice ? `${l.notice}\n${notice}` : notice };

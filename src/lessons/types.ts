@@ -50,6 +50,13 @@ export interface Step {
   /** Said after the checks pass: what the learner just saw. Optional. */
   takeaway?: string;
   /**
+   * Why this step cannot run on this host, or null when it can (read from the host: "CRIU 3.17
+   * cannot dump on kernel 6.18: vdso: Unexpected rt vDSO area bounds"). A step that cannot run is
+   * skipped with that reason shown, on screen, in line mode and in `--auto`, and counts as neither
+   * passed nor failed.
+   */
+  unavailable?: (ctx: LessonContext) => Promise<string | null> | string | null;
+  /**
    * Makes this a challenge step: the learner's own work, checked live (see Challenge). A
    * challenge step has no action or prediction of its own; its `checks` are the challenge's.
    */
@@ -159,11 +166,32 @@ export interface Question {
 
 export interface Prediction {
   question: string;
+  /** The choices. Empty for a numeric prediction (`number` set). */
   choices: string[];
-  /** Index of the right choice: what the kernel will do. `--auto` answers with it. */
+  /**
+   * Index of the right choice: what the kernel will do. For a numeric prediction, the number the
+   * kernel will give. `--auto` answers with it.
+   */
   answer: number;
+  /**
+   * Makes this a numeric prediction ("what % of the CPU will a get?"): the learner types a number,
+   * scored by its closeness to `answer` (right within `tolerance`, close within 3× `tolerance`).
+   */
+  number?: NumberPrediction;
   /** Why, shown once the learner has answered (and the action has shown it for real). */
   explanation: string;
+}
+
+export interface NumberPrediction {
+  /** Unit shown after the number: "%", "processes", "MiB". */
+  unit: string;
+  /** Bounds of what may be typed (inclusive); anything else is refused with a clear message. */
+  min: number;
+  max: number;
+  /** |guess − answer| ≤ tolerance is right; ≤ 3 × tolerance is close. */
+  tolerance: number;
+  /** What the kernel gave, read after the action, shown next to the guess (with its probe). */
+  measured?: (ctx: LessonContext) => Promise<{ probe: string; value: number }> | { probe: string; value: number };
 }
 
 /** One line of what an action did: the command a learner could type, the syscall, the output. */
@@ -267,7 +295,7 @@ export interface LessonProgress {
   /** Ids of steps whose checks passed (challenges included). */
   done: string[];
   completed: boolean;
-  predictions: Record<string, { choice: number; correct: boolean }>;
+  predictions: Record<string, PredictionRecord>;
   /** Each challenge step's state by step id (absent: not started). */
   challenges?: Record<string, ChallengeProgress>;
   updated: string;
@@ -279,6 +307,20 @@ export interface ChallengeProgress {
   answered: string[];
   /** The reference solution was shown (or run) before the challenge passed. */
   solutionShown?: boolean;
+}
+
+/** How close a prediction was: a choice is right or off; a number may also be close (within 3× the tolerance). */
+export type PredictionScore = 'right' | 'close' | 'off';
+
+/** A prediction the learner made, kept in progress. */
+export interface PredictionRecord {
+  /** Index of the choice made; 0 for a numeric prediction (its number is `guess`). */
+  choice: number;
+  /** Right: the right choice, or a number within the tolerance. */
+  correct: boolean;
+  /** A numeric prediction's number, and its score (both absent for a choice). */
+  guess?: number;
+  score?: PredictionScore;
 }
 
 export type LessonStatus = 'new' | 'in progress' | 'completed';

@@ -19,9 +19,11 @@
 import type { KeyInput } from './keys.js';
 import type { ChallengePoll, ShellSpec } from '../lessons/challenge.js';
 import type { LessonSession } from '../lessons/engine.js';
+import { allowedGuessChar, isNumeric, MAX_GUESS_CHARS, type Measured, measurePrediction, parseGuess, predictionRecord, recordedAnswer } from '../lessons/prediction.js';
 import type { ChallengeProgress, ChallengeVar, CheckResult, Lesson, LessonProgress, LogEntry, Question, Step, ViewData } from '../lessons/types.js';
 import type { KeyItem } from './components/KeyHelp.js';
 import { NsPalette } from './palette.js';
+import { checksSentence, tallyChecks } from './text.js';
 
 export interface ProgressStore {
   read(id: string): LessonProgress | null;
@@ -33,7 +35,10 @@ export interface ProgressStore {
 
 /** What one step produced in this session (or that it was replayed on resume). */
 export interface StepRecord {
+  /** The prediction made: the choice's index, or for a numeric prediction the number typed. */
   choice: number | null;
+  /** A numeric prediction's `measured`: what the kernel gave, read after the action. */
+  measured: Measured | null;
   log: LogEntry[];
   error: unknown | null;
   results: CheckResult[] | null;
@@ -47,7 +52,8 @@ export interface StepRecord {
 
 export type Phase = 'intro' | 'rebuilding' | 'step' | 'summary' | 'fatal' | 'closing';
 /** A challenge step is in 'challenge' from entering it to leaving it (ChallengeState says where). */
-export type StepPhase = 'ask' | 'ready' | 'running' | 'checking' | 'result' | 'challenge';
+/** 'unavailable': the step cannot run on this host (Step.unavailable); it is shown with the reason and skipped. */
+export type StepPhase = 'ask' | 'ready' | 'running' | 'checking' | 'result' | 'challenge' | 'unavailable';
 
 /**
  * The challenge of the current step: its setup, the latest poll of its checks, the learner's
@@ -86,7 +92,8 @@ export type ShellRunner = (spec: ShellSpec) => Promise<void>;
 
 /** How often a challenge's checks are polled (the issue asks for at least 1 Hz). */
 export const CHALLENGE_POLL_MS = 1000;
-export type Zoom = 'prose' | 'view' | 'log' | 'keys';
+/** A panel shown whole-screen: the step's text, the live view, the log, the checks, the keys. */
+export type Zoom = 'prose' | 'view' | 'log' | 'checks' | 'keys';
 
 export interface LessonState {
   phase: Phase;
@@ -98,6 +105,8 @@ export interface LessonState {
   records: StepRecord[];
   /** The prediction choice under the cursor. */
   cursor: number;
+  /** A numeric prediction being typed, and why the last enter was refused (outside min..max, not a number). */
+  typed: { text: string; error: string | null };
   hint: boolean;
   zoom: Zoom | null;
   /** Lines scrolled in the zoomed panel (from the top; from the end for the log). */
@@ -159,8 +168,23 @@ function pollKey(p: ChallengePoll): string {
 /** Longest typed answer kept (an answer is a PID, a path, a number). */
 const MAX_ANSWER = 200;
 
+/**
+ * Applies a chunk of typed keys to `text`. Keys typed fast (or pasted) arrive as one chunk:
+ * "12\x7f3\r" edits, then submits. A key that is neither accepted, an edit, nor enter is skipped,
+ * or with `refuse` makes the whole chunk not typing (null: a command key such as h or v).
+ */
+function typeChunk(text: string, input: string, accept: (ch: string) => boolean, max: number, refuse = false): { text: string; submit: boolean } | null {
+  for (const ch of input) {
+    if (ch === '\r' || ch === '\n') return { text, submit: true };
+    if (ch === '\x7f' || ch === '\b') text = text.slice(0, -1);
+    else if (accept(ch)) text = (text + ch).slice(0, max);
+    else if (refuse) return null;
+  }
+  return { text, submit: false };
+}
+
 function emptyRecord(): StepRecord {
-  return { choice: null, log: [], error: null, results: null, viewAfter: null, passed: null, replayed: false, attempts: 0 };
+  return { choice: null, measured: null, log: [], error: null, results: null, viewAfter: null, passed: null, replayed: false, attempts: 0 };
 }
 
 export class LessonController {
@@ -200,6 +224,7 @@ export class LessonController {
       looking: null,
       records: lesson.steps.map(emptyRecord),
       cursor: 0,
+      typed: { text: '', error: null },
       hint: false,
       zoom: null,
       scroll: 0,
@@ -270,6 +295,7 @@ export class LessonController {
 
   /** Reads progress and starts: the intro, or (resuming) rebuilding the earlier steps' sandboxes. */
   async start(): Promise<void> {
+    await this.readUnavailable();
     const saved = this.store.read(this.lesson.id);
     const readNotice = this.store.notice?.() ?? null;
     if (readNotice) this.set({ notice: readNotice });
@@ -310,25 +336,51 @@ export class LessonController {
     const records = this.state.records.slice();
     for (let i = 0; i < start; i++) {
       const p = this.progress.predictions[this.steps[i].id];
-      records[i] = { ...records[i], replayed: true, passed: this.progress.done.includes(this.steps[i].id), choice: p?.choice ?? null };
+      records[i] = { ...records[i], replayed: true, passed: this.progress.done.includes(this.steps[i].id), choice: recordedAnswer(p) };
     }
     this.set({ records, rebuild: null, notice: `Resumed at step ${start + 1}: the sandboxes of ${stepRange(start)} were rebuilt.` });
     this.enterStep(start);
   }
 
+  private readonly unavailableWhy = new Map<number, string>();
+
+  /** Asks each step that may not run here why not (once, before any step is shown). */
+  private async readUnavailable(): Promise<void> {
+    for (const [i, step] of this.steps.entries()) {
+      if (!step.unavailable) continue;
+      const why = await this.session.unavailable(i);
+      if (why) this.unavailableWhy.set(i, why);
+    }
+  }
+
+  /** Why step i cannot run on this host (it is skipped), or null. */
+  unavailableReason(i: number): string | null {
+    return this.unavailableWhy.get(i) ?? null;
+  }
+
   private enterStep(i: number): void {
     const step = this.steps[i];
+    const why = this.unavailableWhy.get(i);
     this.set({
       phase: 'step',
       index: i,
-      stepPhase: step.challenge ? 'challenge' : step.prediction ? 'ask' : 'ready',
+      stepPhase: why ? 'unavailable' : step.challenge ? 'challenge' : step.prediction ? 'ask' : 'ready',
       looking: null,
       cursor: 0,
+      typed: { text: '', error: null },
       hint: false,
       zoom: null,
       scroll: 0,
       challenge: null,
     });
+    if (why) {
+      // Neither passed nor failed: nothing runs, and resuming starts after it.
+      this.stopSampling();
+      this.set({ view: { data: { kind: 'text', lines: ['(this step does not run on this host: nothing to show)'] }, error: null } });
+      this.progress.step = Math.min(i + 1, this.steps.length - 1);
+      this.save();
+      return;
+    }
     this.startSampling(step);
     if (step.challenge) this.startChallenge(i);
   }
@@ -338,12 +390,15 @@ export class LessonController {
     const i = this.state.index;
     const step = this.steps[i];
     const attempts = this.state.records[i].attempts + 1;
-    this.setRecord(i, { choice, log: [], error: null, results: null, passed: null, attempts });
+    this.setRecord(i, { choice, measured: null, log: [], error: null, results: null, passed: null, attempts });
     this.set({ stepPhase: 'running', hint: false });
     this.running = (async () => {
       const act = await this.session.act(i);
       if (this.closing) return;
-      this.setRecord(i, { log: act.log, error: act.error });
+      // What the kernel gave, read right after the action (before the checks move anything on).
+      const measured = choice !== null ? await measurePrediction(step.prediction, this.session.ctx) : null;
+      if (this.closing) return;
+      this.setRecord(i, { log: act.log, error: act.error, measured });
       this.set({ stepPhase: 'checking' });
       const results = await this.session.check(i);
       if (this.closing) return;
@@ -351,7 +406,7 @@ export class LessonController {
       this.sampleNow(step, true);
       this.setRecord(i, { results, passed, viewAfter: this.state.view.data });
       if (step.prediction && choice !== null) {
-        this.progress.predictions[step.id] = { choice, correct: choice === step.prediction.answer };
+        this.progress.predictions[step.id] = predictionRecord(step.prediction, choice);
       }
       if (passed) {
         if (!this.progress.done.includes(step.id)) this.progress.done.push(step.id);
@@ -387,7 +442,7 @@ export class LessonController {
     this.progress.completed = true;
     this.progress.step = 0;
     this.save();
-    this.set({ phase: 'summary', zoom: null, looking: null });
+    this.set({ phase: 'summary', zoom: null, looking: null, scroll: 0 });
   }
 
   private save(): void {
@@ -398,38 +453,61 @@ export class LessonController {
     }
   }
 
-  /** The summary's numbers: checks passed and failed in this session, predictions right. */
+  /**
+   * The summary's numbers. Checks: every guided step's, counted from the lesson; a step done in
+   * an earlier session counts as passed from the saved progress (replayed, not checked again).
+   */
   summary(): {
+    /** Checks of the lesson's guided steps (a challenge counts as the challenge). */
+    total: number;
+    /** Passed now, or in an earlier session (`earlier` of them). */
     passed: number;
     failed: number;
+    earlier: number;
+    /** Not checked: neither run in this session nor passed in an earlier one (`uncheckedSteps`). */
+    unchecked: number;
+    uncheckedSteps: number[];
     replayed: number;
     predictionsRight: number;
+    /** Numeric predictions not right but within 3× their tolerance. */
+    predictionsClose: number;
     predictions: number;
     failedSteps: number[];
     challenges: number;
     challengesDone: number;
     challengesSkipped: number;
   } {
-    let passed = 0;
-    let failed = 0;
     let replayed = 0;
     const failedSteps: number[] = [];
     this.state.records.forEach((r, i) => {
       if (r.replayed) replayed++;
-      // A challenge's checks are live readings, counted as the challenge (done or skipped).
       if (this.steps[i].challenge) return;
-      for (const c of r.results ?? []) (c.pass ? passed++ : failed++);
       if (r.passed === false) failedSteps.push(i);
     });
+    // A challenge's checks are live readings, counted as the challenge (done or skipped).
+    const checks = tallyChecks(
+      this.steps.map((st, i) => {
+        const r = this.state.records[i];
+        // A step that cannot run on this host counts as neither passed nor failed: out of the count.
+        if (st.challenge || this.unavailableReason(i)) return { checks: 0, results: null, doneEarlier: false };
+        return { checks: st.checks.length, results: r.results, doneEarlier: r.replayed && this.progress.done.includes(st.id) };
+      }),
+    );
     const asked = this.steps.filter((s) => s.prediction);
     const predictionsRight = asked.filter((s) => this.progress.predictions[s.id]?.correct).length;
+    const predictionsClose = asked.filter((s) => this.progress.predictions[s.id]?.score === 'close').length;
     const challenges = this.steps.filter((st) => st.challenge);
     const stateOf = (st: Step) => this.progress.challenges?.[st.id]?.state;
     return {
-      passed,
-      failed,
+      total: checks.total,
+      passed: checks.passed,
+      failed: checks.failed,
+      earlier: checks.earlier,
+      unchecked: checks.unchecked,
+      uncheckedSteps: checks.uncheckedSteps,
       replayed,
       predictionsRight,
+      predictionsClose,
       predictions: asked.length,
       failedSteps,
       challenges: challenges.length,
@@ -461,7 +539,7 @@ export class LessonController {
     const msg =
       message ??
       (wasSummary
-        ? `${this.lesson.title}: lesson complete (${s.passed} checks passed${s.failed ? `, ${s.failed} failed` : ''}; ${s.predictionsRight}/${s.predictions} predictions right${
+        ? `${this.lesson.title}: lesson complete (${checksSentence(s, true)}; ${s.predictionsRight}/${s.predictions} predictions right${s.predictionsClose ? `, ${s.predictionsClose} close` : ''}${
             s.challenges ? `; ${s.challengesDone}/${s.challenges} challenges done${s.challengesSkipped ? `, ${s.challengesSkipped} skipped` : ''}` : ''
           }).`
         : this.state.fatal
@@ -630,17 +708,7 @@ export class LessonController {
       return true;
     }
     if (key.ctrl || key.meta) return false;
-    // Keys typed fast (or pasted) arrive as one chunk: "12\x7f3\r" edits, then submits.
-    let text = inp.text;
-    let submit = false;
-    for (const ch of input) {
-      if (ch === '\r' || ch === '\n') {
-        submit = true;
-        break;
-      }
-      if (ch === '\x7f' || ch === '\b') text = text.slice(0, -1);
-      else if (ch >= ' ') text = (text + ch).slice(0, MAX_ANSWER);
-    }
+    const { text, submit } = typeChunk(inp.text, input, (ch) => ch >= ' ', MAX_ANSWER)!;
     if (text === inp.text && !submit) return false;
     this.patchChallenge({ input: { ...inp, text }, feedback: null });
     if (submit) void this.submitAnswer();
@@ -867,24 +935,30 @@ export class LessonController {
       return true;
     }
     switch (s.phase) {
-      case 'intro':
+      case 'intro': {
+        // Space pages through an intro longer than the screen, then starts, like enter.
+        const d = this.scrollDelta(input, key);
+        if (d && !(input === ' ' && this.state.scroll >= this.scrollLimit)) return this.scrollPage(d);
         if (key.return || input === ' ' || input === 'n') {
           this.enterStep(0);
           return true;
         }
         return false;
+      }
       case 'fatal':
         if (key.return) {
           void this.quit(1);
           return true;
         }
         return false;
-      case 'summary':
+      case 'summary': {
         if (key.return) {
           void this.quit(0);
           return true;
         }
-        return false;
+        const d = this.scrollDelta(input, key);
+        return d ? this.scrollPage(d) : false;
+      }
       case 'step':
         return this.stepKey(input, key);
       default:
@@ -894,22 +968,55 @@ export class LessonController {
 
   private zoomKey(input: string, key: KeyInput): boolean {
     const s = this.state;
-    const closeKeys: Record<Zoom, string> = { prose: 'p', view: 'v', log: 'l', keys: '?' };
+    const closeKeys: Record<Zoom, string> = { prose: 'p', view: 'v', log: 'l', checks: 'c', keys: '?' };
     if (key.escape || input === closeKeys[s.zoom!] || key.return || input === 'q') {
       this.set({ zoom: null, scroll: 0 });
       return true;
     }
-    const page = 10;
-    let d = 0;
-    if (key.upArrow || input === 'k') d = -1;
-    else if (key.downArrow || input === 'j') d = 1;
-    else if (key.pageUp) d = -page;
-    else if (key.pageDown || input === ' ') d = page;
+    const d = this.scrollDelta(input, key);
     if (!d) return false;
     // The log counts from its end (newest at the bottom): up means further back.
     const delta = s.zoom === 'log' ? -d : d;
     this.set({ scroll: Math.max(0, s.scroll + delta) });
     return true;
+  }
+
+  /** Rows a scrolling key moves (j/k/arrows one, PgUp/PgDn/space a page), or 0. */
+  private scrollDelta(input: string, key: KeyInput): number {
+    const page = 10;
+    if (key.upArrow || input === 'k') return -1;
+    if (key.downArrow || input === 'j') return 1;
+    if (key.pageUp) return -page;
+    if (key.pageDown || input === ' ') return page;
+    return 0;
+  }
+
+  /** Scrolls the intro or the summary, within what the screen said it can scroll. */
+  private scrollPage(d: number): boolean {
+    const scroll = Math.max(0, Math.min(this.scrollLimit, this.state.scroll + d));
+    if (scroll !== this.state.scroll) this.set({ scroll });
+    return true;
+  }
+
+  /**
+   * How far the intro or the summary can scroll at the screen's current size (rows below the
+   * first screenful): only the screen knows its height, so it reports this after drawing.
+   */
+  private scrollLimit = 0;
+
+  setScrollLimit(n: number): void {
+    const limit = Math.max(0, Math.floor(n));
+    if (limit === this.scrollLimit) return;
+    this.scrollLimit = limit;
+    // Redraw: the key help says whether there is more to scroll.
+    this.set(this.state.scroll > limit ? { scroll: limit } : {});
+  }
+
+  /** The step shown has check results (this session): `c` shows them whole-screen. */
+  hasChecks(): boolean {
+    const s = this.state;
+    if (s.phase !== 'step') return false;
+    return this.state.records[s.looking ?? s.index].results !== null;
   }
 
   /**
@@ -927,8 +1034,8 @@ export class LessonController {
   private stepKey(input: string, key: KeyInput): boolean {
     const s = this.state;
     const step = this.steps[s.index];
-    if (input === 'v' || input === 'l' || input === 'p') {
-      const zoom: Zoom = input === 'v' ? 'view' : input === 'l' ? 'log' : 'prose';
+    if (input === 'v' || input === 'l' || input === 'p' || (input === 'c' && this.hasChecks())) {
+      const zoom: Zoom = input === 'v' ? 'view' : input === 'l' ? 'log' : input === 'c' ? 'checks' : 'prose';
       this.set({ zoom, scroll: 0 });
       return true;
     }
@@ -961,6 +1068,7 @@ export class LessonController {
       case 'challenge':
         return this.challengeKey(input, key);
       case 'ask': {
+        if (isNumeric(step.prediction!)) return this.guessKey(input, key);
         const n = step.prediction!.choices.length;
         const digit = Number(input);
         if (/^[1-9]$/.test(input) && digit <= n) {
@@ -988,6 +1096,12 @@ export class LessonController {
           return true;
         }
         return false;
+      case 'unavailable':
+        if (key.return || input === 'n' || key.rightArrow) {
+          this.next();
+          return true;
+        }
+        return false;
       case 'result': {
         const failed = this.state.records[s.index].passed === false;
         if (failed && input === 'r') {
@@ -1003,6 +1117,37 @@ export class LessonController {
       default:
         return false;
     }
+  }
+
+  /**
+   * A numeric prediction being typed: digits and '.' (and '-' when it may be negative) are
+   * typed, backspace deletes, enter submits; a number outside the prediction's bounds, or not a
+   * number, is refused with a line saying what to type. Letters keep their meaning (h, b, v, q).
+   */
+  private guessKey(input: string, key: KeyInput): boolean {
+    const p = this.steps[this.state.index].prediction!;
+    const typed = this.state.typed;
+    if (key.backspace || key.delete) {
+      this.set({ typed: { text: typed.text.slice(0, -1), error: null } });
+      return true;
+    }
+    if (key.return) {
+      const r = parseGuess(p, typed.text);
+      if ('error' in r) {
+        this.set({ typed: { ...typed, error: r.error } });
+        return true;
+      }
+      this.set({ typed: { text: typed.text, error: null } });
+      this.run(r.value);
+      return true;
+    }
+    if (key.ctrl || key.meta || !input) return false;
+    const chunk = typeChunk(typed.text, input, (ch) => allowedGuessChar(p, ch), MAX_GUESS_CHARS, true);
+    if (!chunk) return false;
+    const { text, submit } = chunk;
+    this.set({ typed: { text, error: null } });
+    if (submit) return this.guessKey('', { return: true });
+    return true;
   }
 
   /** The keys of a challenge step, by where it is. */
@@ -1025,6 +1170,11 @@ export class LessonController {
     return [shell, ...answer, hint, { key: 'R', label: 'reset' }, ...solution, { key: 'k', label: 'skip' }, ...back, ...panels, quit, help];
   }
 
+  /** j/k space, while the intro or the summary is longer than the screen. */
+  private scrollKeys(): KeyItem[] {
+    return this.scrollLimit > 0 ? [{ key: '↑↓ space', label: 'scroll', essential: true }] : [];
+  }
+
   /** The keys that work now, for the help line (most useful first) and the "?" overlay. */
   keys(): KeyItem[] {
     const s = this.state;
@@ -1039,17 +1189,19 @@ export class LessonController {
     }
     switch (s.phase) {
       case 'intro':
-        return [{ key: 'enter', label: 'start the lesson', essential: true }, quit, help];
+        return [{ key: 'enter', label: 'start the lesson', essential: true }, ...this.scrollKeys(), quit, help];
       case 'rebuilding':
         return [{ key: '', label: 'rebuilding…', essential: true }, quit, help];
       case 'fatal':
         return [{ key: 'enter', label: 'quit', essential: true }, help];
       case 'summary':
-        return [{ key: 'enter', label: 'finish', essential: true }, quit, help];
+        return [{ key: 'enter', label: 'finish', essential: true }, ...this.scrollKeys(), quit, help];
       default:
         break;
     }
     const panels: KeyItem[] = [
+      // The checks' probes and values are often cut to a line each on the step screen.
+      ...(this.hasChecks() ? [{ key: 'c', label: 'checks', essential: true }] : []),
       { key: 'v', label: 'view' },
       { key: 'l', label: 'log' },
       { key: 'p', label: 'text' },
@@ -1069,11 +1221,16 @@ export class LessonController {
     if (s.stepPhase === 'challenge') return this.challengeKeys(hint, back, panels, quit, help);
     switch (s.stepPhase) {
       case 'ask': {
+        if (isNumeric(this.steps[s.index].prediction!)) {
+          return [{ key: '0-9 .', label: 'type a number', essential: true }, { key: 'enter', label: 'predict', essential: true }, hint, ...back, ...panels, quit, help];
+        }
         const n = this.steps[s.index].prediction!.choices.length;
         return [{ key: `1-${n}`, label: 'predict', essential: true }, { key: '↑↓ enter', label: 'choose' }, hint, ...back, ...panels, quit, help];
       }
       case 'ready':
         return [{ key: 'enter', label: 'run the step', essential: true }, hint, ...back, ...panels, quit, help];
+      case 'unavailable':
+        return [{ key: 'enter', label: s.index === this.steps.length - 1 ? 'finish' : 'skip to the next step', essential: true }, ...back, ...panels, quit, help];
       case 'running':
       case 'checking':
         return [hint, ...back, ...panels, quit, help];

@@ -70,10 +70,47 @@ interface Word {
   width: number;
 }
 
+/** Where a token too long for a whole line may break: after these, or before a "/". */
+const STRONG_AFTER = new Set(['|', ',', ';']);
+/** Only when no strong boundary fits (a fresh line): after these. */
+const WEAK_AFTER = new Set(['_', '-', '.', ':', '=']);
+
 /**
- * Wraps styled text to `width` columns at spaces (a word longer than the width is cut into
- * pieces). `first` and `rest` are prefixes for the first and the following lines (a hanging
- * indent), counted in the width.
+ * The longest head of `chars` (at most `room` long, at least 1) that ends at a token boundary: a
+ * strong one (after `|`, `,`, `;`, before `/`) or, when `weak`, after `_`, `-`, `.`, `:`, `=`.
+ * Null if none fits. "CLONE_NEWPID|CLONE_PIDFD" breaks after the `|`, "/proc/4711/ns/pid" before a
+ * `/`, never inside "CLONE_PIDFD" unless that alone is wider than the line.
+ */
+export function tokenBreak(chars: string[], room: number, weak: boolean): number | null {
+  const limit = Math.min(room, chars.length - 1);
+  for (let k = limit; k >= 1; k--) if (STRONG_AFTER.has(chars[k - 1]) || (chars[k] === '/' && chars[k - 1] !== '/')) return k;
+  if (weak) for (let k = limit; k >= 1; k--) if (WEAK_AFTER.has(chars[k - 1])) return k;
+  return null;
+}
+
+/** The first `n` characters of a word's segments, and the rest. */
+function splitSegs(segs: Seg[], n: number): [Seg[], Seg[]] {
+  const head: Seg[] = [];
+  const tail: Seg[] = [];
+  let left = n;
+  for (const s of segs) {
+    const chars = [...s.text];
+    if (left >= chars.length) head.push(s);
+    else if (left <= 0) tail.push(s);
+    else {
+      head.push({ ...s, text: chars.slice(0, left).join('') });
+      tail.push({ ...s, text: chars.slice(left).join('') });
+    }
+    left -= chars.length;
+  }
+  return [head, tail];
+}
+
+/**
+ * Wraps styled text to `width` columns at spaces. A word never breaks unless it is wider than a
+ * whole line; then it breaks at a token boundary (`|`, `,`, before `/`; on a fresh line also `_`,
+ * `-`, `.`, `:`), and only if none fits, at the width. `first` and `rest` are prefixes for the
+ * first and the following lines (a hanging indent), counted in the width.
  */
 export function wrapSegs(segs: Seg[], width: number, first: Line = [], rest: Line = first): Line[] {
   const words: Word[] = [];
@@ -109,52 +146,88 @@ export function wrapSegs(segs: Seg[], width: number, first: Line = [], rest: Lin
     used = lineWidth(rest);
     empty = true;
   };
+  const place = (ws: Seg[], w: number) => {
+    if (!empty) {
+      lineSegs.push({ text: ' ' });
+      used += 1;
+    }
+    lineSegs.push(...ws);
+    used += w;
+    empty = false;
+  };
+  const fullLine = Math.max(1, width - lineWidth(rest));
   for (const w of words) {
     if (w.width === -1) {
       flush();
       continue;
     }
-    if (!empty && used + 1 + w.width > width) flush();
-    if (!empty) {
-      lineSegs.push({ text: ' ' });
-      used += 1;
-    }
-    if (w.width <= Math.max(1, width - used)) {
-      lineSegs.push(...w.segs);
-      used += w.width;
-      empty = false;
+    const room = () => width - used - (empty ? 0 : 1);
+    if (w.width <= room() || (empty && w.width <= Math.max(1, room()))) {
+      place(w.segs, w.width);
       continue;
     }
-    // A word wider than the line: cut it.
-    for (const s of w.segs) {
-      let chars = [...s.text];
-      while (chars.length) {
-        let space = width - used;
-        if (space <= 0) {
-          flush();
-          space = Math.max(1, width - used);
-        }
-        const take = chars.slice(0, space);
-        lineSegs.push({ ...s, text: take.join('') });
-        used += take.length;
-        empty = false;
-        chars = chars.slice(space);
+    if (!empty && w.width <= fullLine) {
+      flush();
+      place(w.segs, w.width);
+      continue;
+    }
+    // A token wider than a whole line: in pieces, each ending at a token boundary if one fits.
+    let segsLeft = w.segs;
+    let chars = segsLeft.flatMap((x) => [...x.text]);
+    while (chars.length) {
+      const space = room();
+      if (chars.length <= space) {
+        place(segsLeft, chars.length);
+        break;
       }
+      let k = space >= 1 ? tokenBreak(chars, space, empty) : null;
+      if (k === null) {
+        if (!empty) {
+          flush();
+          continue;
+        }
+        k = Math.max(1, space);
+      }
+      const [head, tail] = splitSegs(segsLeft, k);
+      place(head, k);
+      flush();
+      segsLeft = tail;
+      chars = chars.slice(k);
     }
   }
   if (!empty || out.length === 0) out.push(lineSegs);
   return out;
 }
 
-/** Breaks text into rows of `width` columns keeping every space (command output, tables). */
+/**
+ * Breaks text into rows of `width` columns keeping every space (command output): a row ends after
+ * a space where one fits, else at a token boundary, else at the width. The rows joined give the
+ * text back.
+ */
 export function hardWrap(text: string, width: number, style: Omit<Seg, 'text'> = {}, first = '', rest = first): Line[] {
   const out: Line[] = [];
   let chars = [...text];
   let prefix = first;
   do {
     const room = Math.max(1, width - [...prefix].length);
-    out.push([seg(prefix), seg(chars.slice(0, room).join(''), style)]);
-    chars = chars.slice(room);
+    let k = room;
+    if (chars.length > room) {
+      // After a space that follows some text (a row of indentation alone says nothing).
+      const text0 = chars.findIndex((c) => c !== ' ');
+      let spaceAt = 0;
+      let anySpace = 0;
+      for (let j = room; j >= text0 + 2; j--) {
+        if (chars[j - 1] !== ' ') continue;
+        anySpace ||= j;
+        if (chars[j] !== ' ') {
+          spaceAt = j;
+          break;
+        }
+      }
+      k = spaceAt || anySpace || (tokenBreak(chars, room, true) ?? room);
+    }
+    out.push([seg(prefix), seg(chars.slice(0, k).join(''), style)]);
+    chars = chars.slice(k);
     prefix = rest;
   } while (chars.length);
   return out;
@@ -165,20 +238,85 @@ export function wrapText(text: string, width: number, style: Omit<Seg, 'text'> =
   return wrapSegs([seg(text, style)], width, first ? [seg(first, style)] : [], rest ? [seg(rest, style)] : []);
 }
 
-/** Inline `code` in prose, drawn in a colour instead of with backticks. */
-export function inlineCode(text: string, style: Omit<Seg, 'text'> = {}): Seg[] {
-  const out: Seg[] = [];
-  text.split(/(`[^`]+`)/).forEach((part) => {
-    if (!part) return;
-    if (part.startsWith('`') && part.endsWith('`') && part.length > 2) out.push(seg(part.slice(1, -1), { ...style, color: 'cyan' }));
-    else out.push(seg(part, style));
-  });
-  return out;
+/** A piece of inline markdown: plain, `code`, *emphasis* (or _emphasis_), or **strong**. */
+export interface Span {
+  text: string;
+  code?: boolean;
+  em?: boolean;
+  strong?: boolean;
 }
 
 /**
- * Prose (paragraphs separated by blank lines, `code` spans, "- " list items) wrapped to `width`,
- * with a blank line between paragraphs.
+ * Emphasis as markdown writes it, strict enough that shell and kernel text is left alone: the
+ * opening `*`, `**` or `_` follows a space or punctuation (never a letter: CLONE_NEWPID, a*b) and
+ * is followed by a letter, digit, quote or `(`; the closing one follows a letter, digit, quote,
+ * `)` or `.` and is not followed by a letter or digit. "sandbox-* and sbx-*" stays as it is.
+ */
+const EMPHASIS = /(^|[^\p{L}\p{N}\\*_])(\*\*|\*|_)(?=[\p{L}\p{N}`'"(])(.*?[\p{L}\p{N}`'").!?])\2(?![\p{L}\p{N}*_])/u;
+
+/** Inline markdown as spans: `code` first (nothing inside it is markup), then emphasis outside it. */
+export function markdownSpans(text: string): Span[] {
+  const out: Span[] = [];
+  for (const part of text.split(/(`[^`]+`)/)) {
+    if (!part) continue;
+    if (part.length > 2 && part.startsWith('`') && part.endsWith('`')) {
+      out.push({ text: part.slice(1, -1), code: true });
+      continue;
+    }
+    let rest = part;
+    for (let m = EMPHASIS.exec(rest); m; m = EMPHASIS.exec(rest)) {
+      const before = rest.slice(0, m.index + m[1].length);
+      if (before) out.push({ text: before });
+      out.push(m[2] === '**' ? { text: m[3], strong: true } : { text: m[3], em: true });
+      rest = rest.slice(m.index + m[0].length);
+    }
+    if (rest) out.push({ text: rest });
+  }
+  return out;
+}
+
+/** Inline markdown as plain text (line mode): emphasis without its markers, `code` kept as typed. */
+export function plainMarkdown(text: string): string {
+  return markdownSpans(text)
+    .map((s) => (s.code ? `\`${s.text}\`` : s.text))
+    .join('');
+}
+
+/**
+ * Inline markdown in prose, hints and takeaways: `code` drawn in a colour instead of with
+ * backticks, *emphasis* in italics, **strong** in bold.
+ */
+export function inlineCode(text: string, style: Omit<Seg, 'text'> = {}): Seg[] {
+  return markdownSpans(text).map((s) =>
+    s.code ? seg(s.text, { ...style, color: 'cyan' }) : s.strong ? seg(s.text, { ...style, bold: true }) : s.em ? seg(s.text, { ...style, italic: true }) : seg(s.text, style),
+  );
+}
+
+/** The same, under its markdown name. */
+export const inlineMarkdown = inlineCode;
+
+/** A list item's marker: "- ", "* ", "+ " or "1. ", with its indentation. */
+const LIST_ITEM = /^(\s*)([-*+]|\d+[.)])\s+(.*)$/;
+
+/**
+ * A paragraph as its lead-in text (lines before the first list item) and its list items, each
+ * item with the lines that continue it: "- shared: it belongs…\nthe other members…".
+ */
+export function listItems(para: string): { lead: string; items: { marker: string; text: string }[] } {
+  const lead: string[] = [];
+  const items: { marker: string; text: string }[] = [];
+  for (const l of para.split('\n')) {
+    const m = LIST_ITEM.exec(l);
+    if (m) items.push({ marker: /\d/.test(m[2]) ? `${m[1]}${m[2]} ` : `${m[1]}• `, text: m[3].trim() });
+    else if (items.length) items[items.length - 1].text += ` ${l.trim()}`;
+    else lead.push(l.trim());
+  }
+  return { lead: lead.join(' ').trim(), items };
+}
+
+/**
+ * Prose (paragraphs separated by blank lines, inline markdown, list items written "- ", "* " or
+ * "1. ", all drawn with one marker) wrapped to `width`, with a blank line between paragraphs.
  */
 export function proseLines(text: string, width: number): Line[] {
   const out: Line[] = [];
@@ -188,16 +326,9 @@ export function proseLines(text: string, width: number): Line[] {
     .filter((p) => p.trim());
   paras.forEach((para, i) => {
     if (i > 0) out.push(blank());
-    const raw = para.split('\n');
-    if (raw.every((l) => /^\s*([-*]|\d+\.)\s/.test(l))) {
-      for (const item of raw) {
-        const m = /^(\s*(?:[-*]|\d+\.)\s+)(.*)$/.exec(item)!;
-        const bullet = m[1].replace(/[-*]/, '•');
-        out.push(...wrapSegs(inlineCode(m[2]), width, [seg(bullet)], [seg(' '.repeat(bullet.length))]));
-      }
-      return;
-    }
-    out.push(...wrapSegs(inlineCode(para.replace(/\s*\n\s*/g, ' ')), width));
+    const { lead, items } = listItems(para);
+    if (lead) out.push(...wrapSegs(inlineCode(lead), width));
+    for (const it of items) out.push(...wrapSegs(inlineCode(it.text), width, [seg(it.marker)], [seg(' '.repeat([...it.marker].length))]));
   });
   return out;
 }

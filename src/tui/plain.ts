@@ -6,12 +6,13 @@
 import readline from 'node:readline';
 
 import { LessonSession, loadLesson, missingRequirements } from '../lessons/engine.js';
+import { isNumeric, measurePrediction, parseGuess, predictionRecord, revealText, withUnit } from '../lessons/prediction.js';
 import { emptyProgress, loadLessonProgress, saveProgress } from '../lessons/progress.js';
-import type { Lesson, LessonProgress } from '../lessons/types.js';
+import type { CheckResult, Lesson, LessonProgress } from '../lessons/types.js';
 import { withTerminal } from '../repl/terminal.js';
 import { formatError } from '../runtime/index.js';
 import { runChallengeAuto, runChallengeInteractive } from './plain-challenge.js';
-import { checkLines, logLines, viewLines, wrap } from './text.js';
+import { checkLines, checksSentence, logLines, tallyChecks, viewLines, wrap } from './text.js';
 
 export interface PlainOptions {
   auto: boolean;
@@ -161,7 +162,12 @@ export async function runLessonPlain(id: string, options: PlainOptions): Promise
   for (const s of signals) process.on(s, onSignal);
 
   let failedChecks = 0;
-  let passedChecks = 0;
+  // For the summary: each guided step's last results in this run, and how each challenge ended;
+  // steps before a resume count from the saved progress (replayed, not checked again).
+  const doneEarlier = new Set(start > 0 ? progress.done : []);
+  const lastResults: (CheckResult[] | null)[] = steps.map(() => null);
+  const challengeEnd: Record<string, 'done' | 'skipped' | 'failed'> = {};
+  const skipped: string[] = [];
   let quit = false;
   try {
     print(`${lesson.title} — ${steps.length} steps${options.auto ? ' (--auto: every step runs, predictions answered, checks printed)' : ''}`);
@@ -178,6 +184,15 @@ export async function runLessonPlain(id: string, options: PlainOptions): Promise
       const step = steps[i];
       print(`\n── Step ${i + 1}/${steps.length}: ${step.title} ${'─'.repeat(Math.max(0, width - step.title.length - 16))}`);
       print(wrap(step.prose ?? '', width));
+      const why = await session.unavailable(i);
+      if (why) {
+        // Neither passed nor failed: the lesson goes on (and --auto exits 0) without it.
+        skipped.push(step.id);
+        print(`\n${wrap(`⊘ Skipped: this step cannot run on this host: ${why}`, width, '  ')}`);
+        progress.step = Math.min(i + 1, steps.length - 1);
+        if (interactive) save();
+        continue;
+      }
       if (step.challenge) {
         const o = options.auto
           ? await runChallengeAuto(session, i, print, width)
@@ -186,7 +201,7 @@ export async function runLessonPlain(id: string, options: PlainOptions): Promise
           quit = true;
           break;
         }
-        passedChecks += o.checksPassed;
+        challengeEnd[step.id] = o.passed ? 'done' : o.skipped ? 'skipped' : 'failed';
         if (o.passed || o.skipped) {
           if (o.passed && !progress.done.includes(step.id)) progress.done.push(step.id);
           progress.step = Math.min(i + 1, steps.length - 1);
@@ -194,23 +209,35 @@ export async function runLessonPlain(id: string, options: PlainOptions): Promise
         } else if (options.auto) failedChecks += Math.max(1, o.checksFailed);
         continue;
       }
+      // The prediction: a choice's index, or for a numeric prediction the number typed.
       let choice: number | null = null;
       if (step.prediction) {
         const p = step.prediction;
+        const numeric = isNumeric(p);
         print(`\n? ${p.question}`);
         p.choices.forEach((c, k) => print(`  ${k + 1}) ${c}`));
         if (options.auto) {
           choice = p.answer;
-          print(`  → ${p.answer + 1} (--auto answers with what the kernel will do)`);
+          print(`  → ${numeric ? withUnit(p.answer, p.number!.unit) : p.answer + 1} (--auto answers with what the kernel will do)`);
         } else {
+          const asked = numeric ? `a number from ${p.number!.min} to ${withUnit(p.number!.max, p.number!.unit)}` : `1-${p.choices.length}`;
           for (;;) {
-            const a = await prompter!.ask(`Your prediction (1-${p.choices.length}, h for a hint, q to quit): `);
+            const a = await prompter!.ask(`Your prediction (${asked}, h for a hint, q to quit): `);
             if (a === null || a === 'q') {
               quit = true;
               break;
             }
             if (a === 'h') {
               print(wrap(`hint: ${step.hint}`, width, '  '));
+              continue;
+            }
+            if (numeric) {
+              const g = parseGuess(p, a);
+              if ('value' in g) {
+                choice = g.value;
+                break;
+              }
+              print(`  ${g.error}`);
               continue;
             }
             const n = Number(a);
@@ -233,6 +260,8 @@ export async function runLessonPlain(id: string, options: PlainOptions): Promise
 
       for (;;) {
         const act = await session.act(i);
+        // What the kernel gave for a numeric prediction, read right after the action.
+        const measured = choice !== null ? await measurePrediction(step.prediction, session.ctx) : null;
         if (act.log.length) print(`\n${logLines(act.log).join('\n')}`);
         if (act.error) print(`\n${formatError(act.error)}`);
         if (step.view) {
@@ -245,18 +274,17 @@ export async function runLessonPlain(id: string, options: PlainOptions): Promise
           }
         }
         const results = await session.check(i);
+        lastResults[i] = results;
         print(`\nChecks against the kernel:`);
         print(checkLines(results).map((l) => `  ${l}`).join('\n'));
         const passed = results.every((r) => r.pass);
         if (step.prediction && choice !== null) {
           const p = step.prediction;
-          const right = choice === p.answer;
-          print(`\nYou predicted: ${p.choices[choice]}. ${right ? 'Right.' : `The kernel did: ${p.choices[p.answer]}.`}`);
+          print(`\n${wrap(revealText(p, choice, measured), width)}`);
           print(wrap(p.explanation, width));
-          progress.predictions[step.id] = { choice, correct: right };
+          progress.predictions[step.id] = predictionRecord(p, choice);
         }
         if (passed) {
-          passedChecks += results.length;
           if (step.takeaway) print(`\n${wrap(`✓ ${step.takeaway}`, width)}`);
           if (!progress.done.includes(step.id)) progress.done.push(step.id);
           progress.step = Math.min(i + 1, steps.length - 1);
@@ -266,7 +294,6 @@ export async function runLessonPlain(id: string, options: PlainOptions): Promise
         print(`\n${wrap(`hint: ${step.hint}`, width)}`);
         if (options.auto) {
           failedChecks += results.filter((r) => !r.pass).length;
-          passedChecks += results.filter((r) => r.pass).length;
           break;
         }
         const a = await prompter!.ask('r to run the step again · Enter to go on anyway · q to quit: ');
@@ -284,8 +311,39 @@ export async function runLessonPlain(id: string, options: PlainOptions): Promise
         progress.step = 0;
         save();
       }
+      // Predictions as the TUI's summary counts them: those made (this run or before a resume).
+      // Not in --auto, which answers every one itself.
+      const asked = steps.filter((st) => st.prediction);
+      if (interactive && asked.length) {
+        const made = asked.map((st) => progress.predictions[st.id]).filter((r) => r !== undefined);
+        const close = made.filter((r) => r.score === 'close').length;
+        print(`\nPredictions right: ${made.filter((r) => r.correct).length} of ${asked.length}${close ? ` (${close} more close)` : ''}.`);
+      }
+      // Every challenge, and the takeaway of every step that has one (replayed steps too).
+      const challenges = steps.filter((st) => st.challenge && !skipped.includes(st.id));
+      if (challenges.length) {
+        const end = (st: (typeof steps)[number]) => challengeEnd[st.id] ?? (progress.challenges?.[st.id]?.state === 'started' ? undefined : progress.challenges?.[st.id]?.state);
+        const count = (e: string) => challenges.filter((st) => end(st) === e).length;
+        const others = [count('skipped') ? `${count('skipped')} skipped` : '', count('failed') ? `${count('failed')} not passed` : ''].filter(Boolean);
+        print(`\nChallenges: ${count('done')} of ${challenges.length} done${others.length ? ` (${others.join(', ')})` : ''}.`);
+      }
+      const takeaways = steps.filter((st) => st.takeaway && !skipped.includes(st.id));
+      if (takeaways.length) print(`\nWhat you saw:\n${takeaways.map((st) => wrap(st.takeaway!, width, '    ').replace(/^ {4}/, '  - ')).join('\n')}`);
+      // Every guided step's checks, counted from the lesson; those done before a resume from progress.
+      const tally = tallyChecks(
+        steps.map((st, k) =>
+          st.challenge || skipped.includes(st.id) ? { checks: 0, results: null, doneEarlier: false } : { checks: st.checks.length, results: lastResults[k], doneEarlier: k < start && doneEarlier.has(st.id) },
+        ),
+      );
+      if (tally.earlier) {
+        print(
+          `\n${wrap(`${tally.earlier} of the checks passed in an earlier session: they are counted from your saved progress (on resuming, the actions of ${start === 1 ? 'step 1' : `steps 1–${start}`} ran again to rebuild the sandboxes; their checks did not).`, width)}`,
+        );
+      }
       print(
-        `\n${lesson.title}: ${passedChecks} checks passed${failedChecks ? `, ${failedChecks} failed` : ''}.${
+        `\n${lesson.title}: ${checksSentence(tally)}${
+          skipped.length ? `, ${skipped.length} step${skipped.length === 1 ? '' : 's'} skipped (cannot run on this host: ${skipped.join(', ')})` : ''
+        }.${
           allPassed ? ' Lesson complete.' : ''
         }`,
       );

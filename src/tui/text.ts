@@ -3,27 +3,47 @@
  * Pure functions of the data; no terminal control codes.
  */
 import type { ChartView, CheckResult, GaugesView, LogEntry, TableView, TreeRow, TreeView, ViewData } from '../lessons/types.js';
+import { listItems, plainMarkdown } from './lines.js';
 
-/** Wraps paragraphs (blank-line separated) to `width` columns, keeping list items and code lines. */
+/** Words to lines of at most `width` columns (a word wider than that stays whole on its line). */
+function fill(text: string, width: number, first: string, rest: string): string[] {
+  const words = text.replace(/\s+/g, ' ').trim().split(' ').filter(Boolean);
+  const wrapped: string[] = [];
+  let line = first;
+  let empty = true;
+  for (const w of words) {
+    if (!empty && line.length + w.length + 1 > width) {
+      wrapped.push(line.trimEnd());
+      line = rest;
+      empty = true;
+    }
+    line += (empty ? '' : ' ') + w;
+    empty = false;
+  }
+  if (!empty) wrapped.push(line.trimEnd());
+  return wrapped;
+}
+
+/**
+ * Wraps paragraphs (blank-line separated) to `width` columns as plain text: emphasis loses its
+ * markers (`*word*` → word), list items ("- x", "* x", "1. x") get one marker style and a hanging
+ * indent, code lines (four spaces, ```) are kept as they are.
+ */
 export function wrap(text: string, width = 80, indent = ''): string {
   const out: string[] = [];
   for (const para of text.split(/\n\s*\n/)) {
     const lines = para.split('\n');
-    if (lines.every((l) => /^\s*([-*]|\d+\.)\s|^ {4}|^```/.test(l))) {
+    if (lines.every((l) => /^ {4}|^```/.test(l))) {
       out.push(lines.map((l) => indent + l).join('\n'));
       continue;
     }
-    const words = para.replace(/\s+/g, ' ').trim().split(' ');
-    let line = indent;
+    const { lead, items } = listItems(para);
     const wrapped: string[] = [];
-    for (const w of words) {
-      if (line.trim() && line.length + w.length + 1 > width) {
-        wrapped.push(line.trimEnd());
-        line = indent;
-      }
-      line += (line.trim() ? ' ' : '') + w;
+    if (lead) wrapped.push(...fill(plainMarkdown(lead), width, indent, indent));
+    for (const it of items) {
+      const marker = it.marker.replace('•', '-');
+      wrapped.push(...fill(plainMarkdown(it.text), width, indent + marker, indent + ' '.repeat(marker.length)));
     }
-    if (line.trim()) wrapped.push(line.trimEnd());
     out.push(wrapped.join('\n'));
   }
   return out.join('\n\n');
@@ -180,4 +200,69 @@ export function checkLines(results: CheckResult[]): string[] {
     lines.push(`    actual:   ${r.actual}`);
   }
   return lines;
+}
+
+/** One guided step, for the count of checks at the end of a lesson. */
+export interface StepOutcome {
+  /** How many checks the step has (read from the lesson). */
+  checks: number;
+  /** Its checks' results in this session, or null when they did not run in it. */
+  results: CheckResult[] | null;
+  /** It passed in an earlier session (saved progress) and was only replayed in this one. */
+  doneEarlier: boolean;
+}
+
+/** Every check of a lesson: passed (now or earlier), failed now, or not checked at all. */
+export interface CheckTally {
+  total: number;
+  /** Passed in this session or, for steps done in an earlier session, then. */
+  passed: number;
+  failed: number;
+  /** Of `passed`: counted from saved progress (steps done earlier, replayed without checking). */
+  earlier: number;
+  /** Neither run now nor passed earlier (a step that could not run, one left failed earlier). */
+  unchecked: number;
+  /** The steps (indexes) whose checks are unchecked. */
+  uncheckedSteps: number[];
+}
+
+/**
+ * Counts every check of the lesson, replayed steps included: a step done in an earlier session
+ * counts its checks as passed from the saved progress (on resume its action runs again to rebuild
+ * the sandboxes, its checks do not); a step run now counts its results.
+ */
+export function tallyChecks(steps: StepOutcome[]): CheckTally {
+  const t: CheckTally = { total: 0, passed: 0, failed: 0, earlier: 0, unchecked: 0, uncheckedSteps: [] };
+  steps.forEach((s, i) => {
+    const n = Math.max(s.checks, s.results?.length ?? 0);
+    t.total += n;
+    let counted = 0;
+    if (s.results && s.results.length) {
+      for (const r of s.results) {
+        if (r.pass) t.passed++;
+        else t.failed++;
+      }
+      counted = s.results.length;
+    } else if (s.doneEarlier) {
+      t.passed += s.checks;
+      t.earlier += s.checks;
+      counted = s.checks;
+    }
+    if (n > counted) {
+      t.unchecked += n - counted;
+      t.uncheckedSteps.push(i);
+    }
+  });
+  return t;
+}
+
+/**
+ * "15 of 15 checks passed (11 in an earlier session)", ", 2 failed", ", 3 not checked"; inside
+ * parentheses already (`nested`), "…passed, 11 in an earlier session".
+ */
+export function checksSentence(t: CheckTally, nested = false): string {
+  const earlier = !t.earlier ? '' : nested ? `, ${t.earlier} in an earlier session` : ` (${t.earlier} in an earlier session)`;
+  return `${t.passed} of ${t.total} checks passed${earlier}${t.failed ? `, ${t.failed} failed` : ''}${
+    t.unchecked ? `, ${t.unchecked} not checked` : ''
+  }`;
 }

@@ -176,6 +176,10 @@ if grep -q '^chroot-escape ' <<<"$targets"; then
   out=$($qemu "$OUT/chroot-escape" 2>&1) && st=0 || st=$?
   check "chroot-escape without a file: exit 2 and its usage (got $st)" test "$st" = 2 -a -n "$(grep -F 'usage: chroot-escape' <<<"$out")"
 fi
+if grep -q '^dirtier ' <<<"$targets"; then
+  out=$($qemu "$OUT/dirtier" 0 1 2>&1) && st=0 || st=$?
+  check "dirtier with 0 pages: exit 2 and why (got $st)" test "$st" = 2 -a -n "$(grep -F 'PAGES must be a number' <<<"$out")"
+fi
 if grep -q '^shocker ' <<<"$targets"; then
   arm=$($qemu "$OUT/shocker" --handle-of "$ROOT" 2>&1) || true
   if [[ -x $ROOT/build/Release/shocker ]]; then

@@ -46,12 +46,20 @@ export function releaseLessonLock(): void {
 }
 
 /**
- * The line `learn ID --auto --plain` ends with when every check passed: "N checks passed. Lesson
- * complete.", N counted from the lesson itself (the guided steps' checks and the challenges').
+ * What `learn ID --auto --plain` ends with when everything passed: "Challenges: C of C done." (if
+ * it has any), then "N of N checks passed. Lesson complete.", C and N counted from the lesson
+ * itself (N: the guided steps' checks; a challenge passes only when all its checks do).
  */
 export async function completeLine(id: string): Promise<RegExp> {
   const { loadLesson } = await import('../../src/lessons/engine.js');
   const lesson = await loadLesson(id);
-  const n = lesson.steps.reduce((sum, s) => sum + s.checks.length + (s.challenge?.checks.length ?? 0), 0);
-  return new RegExp(`: ${n} checks passed\\. Lesson complete\\.`);
+  const n = lesson.steps.reduce((sum, s) => sum + (s.challenge ? 0 : s.checks.length), 0);
+  const c = lesson.steps.filter((s) => s.challenge).length;
+  // A step that cannot run on this host (Step.unavailable) is skipped and leaves the counts.
+  const mayskip = lesson.steps.some((s) => s.unavailable);
+  const challenges = !c ? '' : mayskip ? 'Challenges: (?<c>\\d+) of \\k<c> done\\.[\\s\\S]*' : `Challenges: ${c} of ${c} done\\.[\\s\\S]*`;
+  const checks = mayskip
+    ? `(?:${n} of ${n} checks passed|(?<n>\\d+) of \\k<n> checks passed, \\d+ steps? skipped \\(cannot run on this host: [^)]*\\))`
+    : `${n} of ${n} checks passed`;
+  return new RegExp(`${challenges}: ${checks}\\. Lesson complete\\.`);
 }

@@ -184,6 +184,7 @@ boot
 if step 01-provision "provision (vagrant/provision.sh, as Vagrant runs it)" provision; then
   share_host_run
   step 02-doctor "sandbox doctor" in_root sandbox doctor || true
+  step 02-criu "criu installed by the provisioning (criu --version)" in_root criu --version || true
   step 03-run "sandbox run --pid --mount --uts: PID 1, hostname, own ps" sandbox_run || true
   step 04-learn "sandbox learn pid-namespaces --auto --plain" \
     in_root sandbox learn pid-namespaces --auto --plain || true

@@ -73,6 +73,12 @@ describe.skipIf(!isRoot)('resource lessons, --auto --plain (needs root)', { time
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(await completeLine('cgroups-memory'));
     expect(r.stdout).toMatch(/died of SIGKILL/);
+    // reserved (mmap) is not charged, touched is: the usage before and after the writes
+    expect(r.stdout).toMatch(/reserved 64 MiB at 0x[0-9a-f]+/);
+    expect(r.stdout).toMatch(/wrote to 16 MiB of it/);
+    const [, before, after] = /the cgroup's usage ([\d.]+) MiB before the writes, ([\d.]+) MiB after/.exec(r.stdout) ?? [];
+    expect(Number(after) - Number(before)).toBeGreaterThanOrEqual(15);
+    expect(Number(after) - Number(before)).toBeLessThan(20);
     expect(r.stdout).toMatch(v1 ? /memory\.limit_in_bytes/ : /memory\.max/);
     expect(r.stdout).toMatch(v1 ? /oom_kill 1; cgroup\.procs/ : /oom_kill 1; cgroup\.procs/);
     expect(lessonLeftovers('cgroups-memory-')).toEqual([]);

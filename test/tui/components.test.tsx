@@ -117,6 +117,99 @@ describe('PidTable', () => {
   });
 });
 
+describe('PidTable: nothing is cut', () => {
+  // The mount lesson's table at the width of the right column at 120 columns (58).
+  const mounts: TableView = {
+    kind: 'table',
+    columns: ['mount point', 'host', 'sandbox b'],
+    rows: [
+      ['WS/private/from-host', 'tmpfs host-private shared:28', '—'],
+      ['WS/shared/from-host', 'tmpfs host-shared shared:26', 'tmpfs host-shared shared:26'],
+      ['WS/slave/from-host', 'tmpfs host-slave shared:27', 'tmpfs host-slave master:27'],
+    ],
+    highlight: [0],
+    caption: 'from /proc/self/mountinfo and /proc/PID/mountinfo',
+  };
+
+  it('wraps a cell that does not fit inside its column, words (master:27) whole, no …', () => {
+    const lines = frameLines(render(<PidTable view={mounts} width={58} />).lastFrame());
+    const out = lines.join('\n');
+    for (const l of lines) expect([...l].length).toBeLessThanOrEqual(58);
+    expect(out).not.toContain('…');
+    for (const word of ['master:27', 'shared:26', 'shared:27', 'shared:28', 'host-private', 'WS/private/from-host']) expect(out).toContain(word);
+    // every column's header is on the first line, and a row takes two lines
+    expect(lines[0]).toMatch(/^mount point +host +sandbox b/);
+    // the row of WS/slave/from-host takes more than one line; its cells stay in their columns
+    const slave = lines.findIndex((l) => l.startsWith('WS/slave/from-host'));
+    expect(lines[slave + 1]).toMatch(/^ {20,}\S/);
+    const sbCol = lines[0].indexOf('sandbox b');
+    expect(lines.slice(slave).some((l) => l.indexOf('master:27') === sbCol)).toBe(true);
+    expect(lines.find((l) => l.startsWith('WS/private/from-host'))).toMatch(/◀$/);
+  });
+
+  it('at 80×24 widths too (a column of 36): still every token whole', () => {
+    const out = plain(render(<PidTable view={mounts} width={36} />).lastFrame());
+    expect(out).not.toContain('…');
+    for (const word of ['master:27', 'shared:26', 'shared:28', 'WS/slave']) expect(out).toContain(word);
+  });
+
+  it('short of rows: whole rows, the highlighted one first, and where to see the rest', () => {
+    const view: TableView = {
+      kind: 'table',
+      columns: ['', 'host', 'sandbox a'],
+      rows: [
+        ['hostname', 'vm', 'alpha'],
+        ['UTS namespace', 'uts:[4026531838]', 'uts:[4026532203]'],
+        ['IPC namespace', 'ipc:[4026531839]', 'ipc:[4026532204]'],
+        ['shm segments', 'none', '0x16a94535 (4096 B)'],
+      ],
+      highlight: [3],
+    };
+    const lines = frameLines(render(<PidTable view={view} width={60} maxRows={5} />).lastFrame());
+    expect(lines).toHaveLength(5);
+    expect(lines.join('\n')).toMatch(/shm segments +none +0x16a94535 \(4096 B\) ◀/);
+    expect(lines[4]).toBe('… 2 more rows (v: all rows)');
+  });
+});
+
+describe('Gauges and trees: labels and PIDs are never cut', () => {
+  const bomb: GaugesView = {
+    kind: 'gauges',
+    gauges: [
+      { label: 'pids.current', value: 64, max: 64, unit: '' },
+      { label: 'refused forks (pids.events max)', value: 18231, max: null, unit: '' },
+    ],
+  };
+
+  it('a long gauge label stays whole beside its bar when it fits, on its own line when not', () => {
+    for (const width of [58, 78, 118]) {
+      const out = plain(render(<LiveView title="the bomb" data={bomb} width={width} />).lastFrame());
+      expect(out).toContain('refused forks (pids.events max)');
+      expect(out).toMatch(/18231 \(no limit\)/);
+      expect(out).not.toContain('…');
+    }
+    const narrow = frameLines(render(<LiveView title="the bomb" data={bomb} width={40} />).lastFrame());
+    expect(narrow).toContain('refused forks (pids.events max)');
+    expect(narrow[narrow.indexOf('refused forks (pids.events max)') + 1]).toMatch(/^ +░+ 18231 \(no limit\)$/);
+  });
+
+  it('a tree row too wide loses letters of the command name, never its PIDs or tag', () => {
+    const view = treeFixture();
+    const lines = frameLines(render(<ProcessTree view={view} width={36} />).lastFrame());
+    const deep = lines.find((l) => l.includes('(28935)(4)(3)(1)'));
+    expect(deep).toMatch(/ sl…\(28935\)\(4\)\(3\)\(1\) c\/3$/);
+    expect(lines.find((l) => l.includes('(4711)'))).toMatch(/sleep\(4711\)\(1\) a$/);
+    for (const l of lines) expect([...l].length).toBeLessThanOrEqual(36);
+  });
+
+  it('a view title too long for its row wraps instead of being cut', () => {
+    const title = "Mount table: the host's and sandbox b's (/proc/PID/mountinfo)";
+    const lines = frameLines(render(<LiveView title={title} data={{ kind: 'text', lines: ['x'] }} width={40} />).lastFrame());
+    expect(lines.slice(0, 2).join(' ')).toMatch(/^── Mount table: the host's and sandbox +b's \(\/proc\/PID\/mountinfo\) ● live ─+$/);
+    expect(lines.join('\n')).not.toContain('…');
+  });
+});
+
 describe('CheckPanel', () => {
   const results: CheckResult[] = [
     { label: "the sandbox's first process is PID 1", probe: 'grep NSpid /proc/4711/status', expected: '4711 1', actual: '4711 1', pass: true },
@@ -138,6 +231,22 @@ describe('CheckPanel', () => {
     expect(lines[1]).toBe("✓ the sandbox's first process is PID 1");
     expect(lines[2]).toBe('✗ it lives in a new PID namespace');
     expect(lines[5]).toMatch(/actual +pid:\[4026531836\]/);
+  });
+
+  it('given more rows than one line each, fills them: passed checks in full, in order, then whole labels', () => {
+    const three: CheckResult[] = [0, 1, 2].map((i) => ({
+      label: `check ${i} with a label long enough to need two lines at this width`,
+      probe: `probe ${i}`,
+      expected: 'x',
+      actual: 'x',
+      pass: true,
+    }));
+    // full: 1 title + 3×(2+3) = 16 rows; compact: 4. With 13 rows: two in full, the third's label whole.
+    const lines = frameLines(render(<CheckPanel results={three} width={50} maxRows={13} />).lastFrame());
+    expect(lines).toHaveLength(13);
+    expect(lines.filter((l) => /probe +probe/.test(l))).toHaveLength(2);
+    expect(lines.join('\n')).not.toContain('…');
+    expect(lines.join(' ').replace(/\s+/g, ' ')).toContain('✓ check 2 with a label long enough to need two lines at this width');
   });
 
   it('says so while the checks run', () => {
@@ -282,6 +391,14 @@ describe('the rest', () => {
     expect(out).toMatch(/^ › 1\. {2}PID namespaces {2}in progress \(step 3\)$/m);
     expect(out).toMatch(/^── Explore on your own ─+$/m);
     expect(out).toMatch(/^ {7}REPL$/m);
+  });
+
+  it('LessonList: a long description wraps under its title instead of being cut', () => {
+    const summary = 'cgroups decide how much a sandbox can use: cpu.weight shares the CPU, cpu.max caps it, and cpuset pins it to cores';
+    const lines = frameLines(render(<LessonList items={[{ id: 'cgroups-cpu', kind: 'lesson', title: 'CPU', summary, status: 'new' }]} cursor={0} width={80} />).lastFrame());
+    expect(lines.length).toBeGreaterThan(2);
+    expect(lines.slice(1).map((l) => l.trim()).join(' ')).toBe(summary);
+    for (const l of lines.slice(1)) expect(l).toMatch(/^ {7}\S/);
   });
 
   it('TooSmall fits any size', () => {

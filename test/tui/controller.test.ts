@@ -73,7 +73,7 @@ describe('the lesson flow', () => {
     c.handleKey('', enter);
     const exit = await c.done;
     expect(exit.code).toBe(0);
-    expect(exit.message).toMatch(/Fake lesson: lesson complete \(3 checks passed; 1\/2 predictions right\)\.\nAll of this lesson's sandboxes were removed\./);
+    expect(exit.message).toMatch(/Fake lesson: lesson complete \(3 of 3 checks passed; 1\/2 predictions right\)\.\nAll of this lesson's sandboxes were removed\./);
   });
 
   it('failed checks: the hint shows, r runs the step again, enter goes on without saving', async () => {
@@ -315,5 +315,155 @@ describe('a challenge step', () => {
     await until(() => c.getState().index === 2);
     void ch;
     expect(c.summary()).toMatchObject({ challenges: 1, challengesDone: 0, challengesSkipped: 1 });
+  });
+});
+
+describe('the summary after a resume (issue 13)', () => {
+  /**
+   * Seven guided steps with two or three checks each (like pid-namespaces: 15 checks), takeaways
+   * on three of them; progress saved at step 4 with steps 1–3 done, as after quitting there.
+   */
+  function resumedLesson() {
+    const lesson = fakeLesson(7);
+    lesson.steps.forEach((st, i) => {
+      const n = i % 3 === 0 ? 3 : 2;
+      st.checks = Array.from({ length: n }, (_, k) => ({
+        label: `check ${k + 1} of step ${i + 1}`,
+        run: () => ({ probe: `cat /proc/4711/status # ${i}.${k}`, expected: 'x', actual: 'x', pass: true }),
+      }));
+      st.takeaway = [0, 2, 5].includes(i) ? `Takeaway of step ${i + 1}: \`NSpid\` shows *both* numbers.` : undefined;
+    });
+    const fake = fakeSession(lesson);
+    (fake.session as unknown as { check: (i: number) => Promise<unknown> }).check = async (i: number) =>
+      lesson.steps[i].checks.map((ch) => ({ label: ch.label, ...(ch.run({} as never) as object) }));
+    const store = memoryStore({
+      'fake-lesson': { step: 3, done: ['step-1', 'step-2', 'step-3'], completed: false, predictions: { 'step-1': { choice: 1, correct: true }, 'step-3': { choice: 1, correct: true } }, updated: '' },
+    });
+    const c = new LessonController(lesson, fake.session, store);
+    live.push(c);
+    const total = lesson.steps.reduce((n, st) => n + st.checks.length, 0);
+    const earlier = lesson.steps.slice(0, 3).reduce((n, st) => n + st.checks.length, 0);
+    return { c, lesson, total, earlier };
+  }
+
+  async function walkToSummary(c: LessonController) {
+    await c.start();
+    expect(c.getState()).toMatchObject({ phase: 'step', index: 3 });
+    while (c.getState().phase === 'step') {
+      if (c.getState().stepPhase === 'ask') c.handleKey('2', {});
+      else c.handleKey('', enter);
+      await until(() => c.getState().stepPhase === 'result');
+      c.handleKey('', enter);
+    }
+  }
+
+  it('counts every step\'s checks, from the lesson: the replayed ones as passed earlier, from saved progress', async () => {
+    const { c, total, earlier } = resumedLesson();
+    expect(total).toBe(17);
+    await walkToSummary(c);
+    expect(c.getState().phase).toBe('summary');
+    expect(c.summary()).toMatchObject({ total, passed: total, failed: 0, earlier, unchecked: 0, replayed: 3 });
+    c.handleKey('', enter);
+    const exit = await c.done;
+    expect(exit.message).toContain(`Fake lesson: lesson complete (${total} of ${total} checks passed, ${earlier} in an earlier session;`);
+  });
+
+  it('the summary screen says so, and lists the takeaway of every step that has one, replayed or not', async () => {
+    const React = await import('react');
+    const { render } = await import('ink-testing-library');
+    const { LessonScreen } = await import('../../src/tui/screens/LessonScreen.js');
+    const { plain } = await import('./fixtures.js');
+    const { c, lesson, total, earlier } = resumedLesson();
+    const ui = render(React.createElement(LessonScreen, { controller: c, columns: 100, rows: 40 }));
+    await walkToSummary(c);
+    await new Promise((r) => setTimeout(r, 50));
+    const screen = plain(ui.lastFrame());
+    expect(screen).toMatch(new RegExp(`checks passed: +${total} of ${total} \\(all of them\\)`));
+    expect(screen).toMatch(new RegExp(`${earlier} of them in an earlier session: counted from your saved progress`));
+    for (const st of lesson.steps.filter((s) => s.takeaway)) expect(screen).toContain(`Takeaway of step ${lesson.steps.indexOf(st) + 1}: NSpid shows both numbers.`);
+    expect(screen).not.toMatch(/\*both\*|`NSpid`/);
+    ui.unmount();
+  });
+
+  it('a replayed step that had not passed is not counted as passed: its checks are "not checked"', async () => {
+    const { c, lesson, total } = resumedLesson();
+    // Step 2 was gone past without passing in the earlier session.
+    (c as unknown as { store: { data: Record<string, { done: string[] }> } }).store.data['fake-lesson'].done = ['step-1', 'step-3'];
+    await walkToSummary(c);
+    const n2 = lesson.steps[1].checks.length;
+    expect(c.summary()).toMatchObject({ total, passed: total - n2, unchecked: n2, uncheckedSteps: [1] });
+  });
+});
+
+describe('c: the checks whole-screen (issue 13)', () => {
+  it('opens once the step has check results, scrolls, and closes with c, esc, enter or q; c is in the key help', async () => {
+    const { c, fake } = make();
+    fake.failing.add(0);
+    await c.start();
+    c.handleKey('', enter);
+    // Before the checks ran there is nothing to show: c does nothing and is not offered.
+    expect(c.handleKey('c', {})).toBe(false);
+    expect(c.keys().map((k) => k.key)).not.toContain('c');
+    c.handleKey('1', {});
+    await until(() => c.getState().stepPhase === 'result');
+    const item = c.keys().find((k) => k.key === 'c');
+    expect(item).toMatchObject({ label: 'checks', essential: true });
+    for (const close of [['c', {}], ['', { escape: true }], ['', enter], ['q', {}]] as const) {
+      expect(c.handleKey('c', {})).toBe(true);
+      expect(c.getState()).toMatchObject({ zoom: 'checks', scroll: 0 });
+      c.handleKey('j', {});
+      c.handleKey(' ', {});
+      expect(c.getState().scroll).toBe(11);
+      c.handleKey('k', {});
+      expect(c.getState().scroll).toBe(10);
+      c.handleKey(close[0], close[1]);
+      expect(c.getState()).toMatchObject({ zoom: null, scroll: 0, phase: 'step', stepPhase: 'result' });
+    }
+    // Looking back at step 1 from step 2: its checks are there too.
+    c.handleKey('', enter);
+    c.handleKey('b', {});
+    expect(c.getState().looking).toBe(0);
+    expect(c.keys().map((k) => k.key)).toContain('c');
+    c.handleKey('c', {});
+    expect(c.getState().zoom).toBe('checks');
+  });
+
+  it('in a challenge, once the first poll has results', async () => {
+    const lesson = fakeChallengeLesson();
+    const fake = fakeChallengeSession(lesson);
+    const c = new LessonController(lesson, fake.session, memoryStore({ 'fake-lesson': { step: 1, done: ['step-1'], completed: false, predictions: {}, updated: '' } }));
+    live.push(c);
+    await c.start();
+    await until(() => Boolean(c.getState().challenge?.poll));
+    expect(c.keys().find((k) => k.key === 'c')).toMatchObject({ label: 'checks', essential: true });
+    c.handleKey('c', {});
+    expect(c.getState().zoom).toBe('checks');
+    c.handleKey('c', {});
+    expect(c.getState().zoom).toBeNull();
+  });
+});
+
+describe('the intro and the summary scroll when longer than the screen', () => {
+  it('j/k/arrows/space move within what the screen reports; space at the bottom starts, enter always does', async () => {
+    const { c } = make();
+    await c.start();
+    expect(c.keys().map((k) => k.key)).not.toContain('↑↓ space');
+    c.setScrollLimit(15);
+    expect(c.keys().find((k) => k.key === '↑↓ space')).toMatchObject({ label: 'scroll' });
+    c.handleKey('j', {});
+    c.handleKey('', { downArrow: true });
+    expect(c.getState().scroll).toBe(2);
+    c.handleKey('k', {});
+    expect(c.getState().scroll).toBe(1);
+    c.handleKey(' ', {});
+    c.handleKey(' ', {});
+    expect(c.getState()).toMatchObject({ phase: 'intro', scroll: 15 });
+    c.handleKey('', { pageUp: true });
+    expect(c.getState().scroll).toBe(5);
+    c.handleKey('', { pageDown: true });
+    expect(c.getState().scroll).toBe(15);
+    // At the bottom, space starts the lesson (as enter does at any time).
+    c.handleKey(' ', {});
+    expect(c.getState()).toMatchObject({ phase: 'step', index: 0, scroll: 0 });
   });
 });

@@ -76,7 +76,7 @@ describe('the lesson screen', () => {
     const summary = plain(ui.lastFrame());
     expectFits(ui.lastFrame(), columns, rows);
     expect(summary).toContain('✓ Lesson complete: Fake lesson');
-    expect(summary).toMatch(/checks passed: +3 \(all of them\)/);
+    expect(summary).toMatch(/checks passed: +3 of 3 \(all of them\)/);
     expect(summary).toMatch(/predictions right: 2 of 2/);
   });
 
@@ -116,6 +116,93 @@ describe('the lesson screen', () => {
     const out = plain(ui.lastFrame());
     expect(out).toContain('The terminal is 70×20; this screen needs 80×24.');
     expectFits(ui.lastFrame(), 70, 20);
+  });
+});
+
+describe('nothing the step is about is hidden (issue 13)', () => {
+  it('at 80×24, c shows every check whole: label, probe, expected and actual; the key help offers it', async () => {
+    const { c, fake, ui } = lessonScreen(80, 24);
+    fake.failing.add(0);
+    await c.start();
+    ui.stdin.write('\r');
+    await tick();
+    ui.stdin.write('1');
+    await until(() => c.getState().stepPhase === 'result');
+    await tick();
+    expect(plain(ui.lastFrame())).toMatch(/ c checks · /);
+    ui.stdin.write('c');
+    await tick();
+    const out = plain(ui.lastFrame());
+    expectFits(ui.lastFrame(), 80, 24);
+    expect(out).toContain('The checks of step 1: Fake step 1');
+    expect(out).toMatch(/✓ check of step 1\n +probe +grep NSpid \/proc\/4711\/status\n +expected +4711 1\n +actual +4711 1/);
+    expect(out).toMatch(/✗ a check that fails\n +probe +readlink \/proc\/4711\/ns\/pid\n +expected +pid:\[1\]\n +actual +pid:\[2\]/);
+    expect(out).toMatch(/esc back to the step/);
+    ui.stdin.write('c');
+    await tick();
+    expect(c.getState().zoom).toBeNull();
+  });
+
+  it.each([
+    [120, 40],
+    [80, 24],
+  ])('at %i×%i a wide table (the user-namespaces one) shows every column, no cell cut', async (columns, rows) => {
+    const lesson = fakeLesson(3);
+    lesson.steps[0].view = {
+      title: 'User namespaces: id maps and capabilities',
+      sample: () => ({
+        kind: 'table',
+        columns: ['process', 'PID', 'uid_map', 'host uid', 'uid inside', 'CapEff'],
+        rows: [
+          ['host: sandbox', '11113', '0 0 4294967295', '0', '0', '000001ffffffffff'],
+          ['u: PID 1', '11363', '0 100000 65536', '100000', '0', '00000000a80425fb'],
+        ],
+        caption: 'from /proc/PID/uid_map and /proc/PID/status',
+      }),
+    };
+    const c = new LessonController(lesson, fakeSession(lesson).session, memoryStore());
+    live.push(c);
+    const ui = render(<LessonScreen controller={c} columns={columns} rows={rows} />);
+    await c.start();
+    ui.stdin.write('\r');
+    await tick();
+    const out = plain(ui.lastFrame());
+    expectFits(ui.lastFrame(), columns, rows);
+    for (const cell of ['CapEff', '00000000a80425fb', '000001ffffffffff', 'inside', '4294967295', '100000']) expect(out).toContain(cell);
+    expect(out).not.toMatch(/\S…/);
+  });
+
+  it('an intro longer than the screen scrolls with j/space, with a marker for what is below and above', async () => {
+    const lesson = fakeLesson(3);
+    lesson.intro = Array.from({ length: 12 }, (_, i) => `Paragraph ${i + 1} of a long introduction, long enough to take a line or two.`).join('\n\n');
+    const fake = fakeSession(lesson);
+    const c = new LessonController(lesson, fake.session, memoryStore());
+    live.push(c);
+    const ui = render(<LessonScreen controller={c} columns={80} rows={24} />);
+    await c.start();
+    await tick();
+    let out = plain(ui.lastFrame());
+    expectFits(ui.lastFrame(), 80, 24);
+    expect(out).toMatch(/↓ \d+ lines below/);
+    expect(out).not.toContain('Paragraph 12');
+    expect(out).toMatch(/↑↓ space scroll/);
+    // Pages of 10 lines: to the bottom (and no further: one more space would start).
+    while (c.getState().scroll < (c as unknown as { scrollLimit: number }).scrollLimit) {
+      ui.stdin.write(' ');
+      await tick();
+    }
+    out = plain(ui.lastFrame());
+    expectFits(ui.lastFrame(), 80, 24);
+    expect(out).toMatch(/↑ \d+ lines above/);
+    expect(out).toContain('Paragraph 12');
+    expect(out).toContain('Press enter to start.');
+    expect(c.getState().phase).toBe('intro');
+    ui.stdin.write('k');
+    await tick();
+    expect(plain(ui.lastFrame())).toMatch(/↓ 2 lines below/);
+    ui.stdin.write('\r');
+    await tick();
+    expect(c.getState().phase).toBe('step');
   });
 });
 

@@ -95,3 +95,60 @@ describe('progress', () => {
     expect(resetProgress()).toEqual([]);
   });
 });
+
+describe('fork-bomb: the kill question follows the host\'s kernel', () => {
+  it('asks about one write on v2 and about the freezer on v1, and both pass the prediction rules', async () => {
+    const { killPrediction } = await import('../../src/lessons/fork-bomb/index.js');
+    const { predictionRules } = await import('../../src/lessons/prediction-rules.js');
+    const { loadLesson } = await import('../../src/lessons/engine.js');
+    const v2 = killPrediction(2);
+    const v1 = killPrediction(1);
+    expect(v2.question).toMatch(/cgroup v2/);
+    expect(v2.choices[v2.answer]).toMatch(/one write/);
+    expect(v2.explanation).toMatch(/cgroup\.kill/);
+    expect(v1.question).toMatch(/cgroup v1, which has no cgroup\.kill/);
+    expect(v1.choices[v1.answer]).toMatch(/freeze.*SIGKILL.*thaw/);
+    const lesson = await loadLesson('fork-bomb');
+    for (const p of [v1, v2]) {
+      const steps = lesson.steps.map((s) => (s.id === 'one-kill' ? { ...s, prediction: p } : s));
+      expect(predictionRules({ ...lesson, steps })).toEqual([]);
+    }
+  });
+});
+
+describe('mount, net, overlay, cgroups-memory, capabilities: predictions that test', () => {
+  const ids = ['mount-namespaces', 'net-namespaces', 'overlay-images', 'cgroups-memory', 'capabilities-and-seccomp'];
+  it.each(ids)('%s: the lint and the prediction rules find nothing', async (id) => {
+    const { predictionRules } = await import('../../src/lessons/prediction-rules.js');
+    const { loadLesson } = await import('../../src/lessons/engine.js');
+    const lesson = await loadLesson(id);
+    expect([...lintLesson(lesson), ...predictionRules(lesson)]).toEqual([]);
+  });
+
+  it('asks for a number where the kernel gives one, with the host\'s own figure in the question', async () => {
+    const { loadLesson } = await import('../../src/lessons/engine.js');
+    const { DOCKER_DEFAULT_CAPS } = await import('../../src/runtime/index.js');
+    const pick = async (id: string, step: string) => (await loadLesson(id)).steps.find((s) => s.id === step)!.prediction!;
+    const lo = await pick('net-namespaces', 'only-lo');
+    expect(lo).toMatchObject({ choices: [], answer: 1, number: { unit: 'interfaces' } });
+    expect(lo.question).toMatch(/The host's lists \d+\./);
+    expect(await pick('cgroups-memory', 'touch')).toMatchObject({ choices: [], answer: 16, number: { unit: 'MiB' } });
+    const caps = await pick('capabilities-and-seccomp', 'root-twice');
+    expect(caps).toMatchObject({ choices: [], answer: DOCKER_DEFAULT_CAPS.length, number: { unit: 'capabilities' } });
+    expect(caps.question).toMatch(/Root on this host has \d+ capabilities/);
+  });
+
+  it('cgroups-memory runs the reserve-then-touch experiment before asking what is charged', async () => {
+    const { loadLesson } = await import('../../src/lessons/engine.js');
+    const steps = (await loadLesson('cgroups-memory')).steps;
+    const at = (id: string) => steps.findIndex((s) => s.id === id);
+    expect(at('limit')).toBeLessThan(at('reserve'));
+    expect(at('reserve') + 1).toBe(at('touch'));
+    expect(at('touch')).toBeLessThan(at('oom'));
+    for (const id of ['reserve', 'touch']) {
+      const s = steps[at(id)];
+      expect(s.action).toBeTypeOf('function');
+      expect(s.checks.length).toBeGreaterThanOrEqual(2);
+    }
+  });
+});

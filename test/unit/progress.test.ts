@@ -20,6 +20,7 @@ import {
   readAllProgress,
   readProgress,
   saveProgress,
+  stalePredictions,
 } from '../../src/lessons/progress.js';
 import type { LessonProgress } from '../../src/lessons/types.js';
 
@@ -94,6 +95,32 @@ describe('parseProgress', () => {
     expect({ ...p.lessons }).toEqual({ a: good });
   });
 
+  it('keeps a numeric prediction: its guess and score', () => {
+    const numeric = { ...good, predictions: { first: { choice: 1, correct: true }, cpu: { choice: 0, correct: false, guess: 38.5, score: 'close' } } };
+    const p = parseProgress(file({ a: numeric }));
+    expect(p.problems).toEqual([]);
+    expect(p.lessons.a.predictions.cpu).toEqual({ choice: 0, correct: false, guess: 38.5, score: 'close' });
+  });
+
+  it.each([
+    ['a guess as a string', { choice: 0, correct: true, guess: '25', score: 'right' }],
+    ['a guess without a score', { choice: 0, correct: true, guess: 25 }],
+    ['a score without a guess', { choice: 0, correct: true, score: 'right' }],
+    ['an unknown score', { choice: 0, correct: false, guess: 25, score: 'nearly' }],
+    ['a score that disagrees with correct', { choice: 0, correct: true, guess: 25, score: 'close' }],
+    ['a huge guess', { choice: 0, correct: false, guess: 1e300, score: 'off' }],
+    ['a guess with a choice', { choice: 2, correct: true, guess: 25, score: 'right' }],
+  ])('drops a lesson whose numeric prediction has %s', (_what, record) => {
+    const p = parseProgress(file({ a: good, b: { ...good, predictions: { cpu: record } } }));
+    expect(p.dropped).toEqual(['b']);
+    expect(p.problems.join()).toMatch(/prediction "cpu" is not valid/);
+  });
+
+  it('a guess of NaN or Infinity cannot be written as JSON, and null is refused', () => {
+    const p = parseProgress(file({ b: { ...good, predictions: { cpu: { choice: 0, correct: false, guess: NaN, score: 'off' } } } }));
+    expect(p.dropped).toEqual(['b']);
+  });
+
   it('an id like __proto__ or constructor reaches no prototype', () => {
     const p = parseProgress(`{"version":1,"lessons":{"__proto__":${JSON.stringify(good)},"constructor":${JSON.stringify(good)}}}`);
     expect(Object.getPrototypeOf(p.lessons)).toBeNull();
@@ -110,6 +137,24 @@ describe('lessonProblem (checked against the lesson itself)', () => {
     expect(lessonProblem({ ...good, done: ['third'] }, lesson)).toMatch(/unknown step "third"/);
     expect(lessonProblem({ ...good, predictions: { first: { choice: 5, correct: false } } }, lesson)).toMatch(/not one of the choices/);
     expect(lessonProblem({ ...good, predictions: { second: { choice: 0, correct: false } } }, lesson)).toMatch(/not one of the choices/);
+  });
+
+  it('a numeric prediction: its guess within the step\'s bounds', () => {
+    const withN = { steps: [{ id: 'first', prediction: { choices: ['x', 'y'] } }, { id: 'cpu', prediction: { choices: [], number: { unit: '%', min: 0, max: 100, tolerance: 5 } } }] } as never;
+    const rec = (guess: number) => ({ ...good, predictions: { cpu: { choice: 0, correct: false, guess, score: 'off' as const } } });
+    expect(lessonProblem(rec(100), withN)).toBeNull();
+    expect(lessonProblem(rec(0), withN)).toBeNull();
+    expect(lessonProblem(rec(101), withN)).toMatch(/prediction "cpu" is outside 0..100/);
+    expect(lessonProblem(rec(-1), withN)).toMatch(/prediction "cpu" is outside 0..100/);
+  });
+
+  it('a prediction of the other kind (the course changed the step) is forgotten, not a reason to start afresh', () => {
+    const withN = { steps: [{ id: 'first', prediction: { choices: ['x', 'y'] } }, { id: 'cpu', prediction: { choices: [], number: { unit: '%', min: 0, max: 100, tolerance: 5 } } }] } as never;
+    const old = { ...good, predictions: { first: { choice: 1, correct: true }, cpu: { choice: 1, correct: true } } };
+    expect(lessonProblem(old, withN)).toBeNull();
+    expect(stalePredictions(old, withN)).toEqual(['cpu']);
+    const back = { ...good, predictions: { first: { choice: 0, correct: false, guess: 3, score: 'off' as const } } };
+    expect(stalePredictions(back, withN)).toEqual(['first']);
   });
 
   it('challenges: only the lesson\'s challenge steps, answers only to their questions', () => {
@@ -204,5 +249,17 @@ describe('a bad progress file on disk', () => {
     // A valid entry comes back as saved.
     fs.writeFileSync(progressFile, file({ 'two-steps': good }));
     expect(loadLessonProgress(lesson)).toEqual({ progress: good, notice: null });
+  });
+
+  it('a choice recorded for a step that now asks a number: that prediction is dropped, the rest kept, no notice', () => {
+    const lesson = { id: 'two-steps', steps: [{ id: 'first', prediction: { choices: [], number: { unit: '%', min: 0, max: 100, tolerance: 5 } } }, { id: 'second' }] } as never;
+    fs.writeFileSync(progressFile, file({ 'two-steps': good }));
+    expect(loadLessonProgress(lesson)).toEqual({ progress: { ...good, predictions: {} }, notice: null });
+    expect(backups()).toHaveLength(0);
+    // A guess outside the bounds is not valid: the lesson starts afresh, said once.
+    fs.writeFileSync(progressFile, file({ 'two-steps': { ...good, predictions: { first: { choice: 0, correct: false, guess: 500, score: 'off' } } } }));
+    const r = loadLessonProgress(lesson);
+    expect(r.progress).toBeNull();
+    expect(r.notice).toMatch(/"two-steps": prediction "first" is outside 0..100\)/);
   });
 });

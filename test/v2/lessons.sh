@@ -4,14 +4,18 @@
 # cgroup steps write cpu.weight, cpu.max, memory.max and cgroup.kill instead of their v1 files.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# CRIU works in this guest (Debian 12's CRIU 3.17 on its kernel 6.1): the lessons' CRIU steps must
+# run here, not be skipped as they are on the 6.18 host (`⊘ Skipped` in their log fails them).
+must_run_all=" checkpoint-restore container-from-scratch "
 failed=()
 for lesson in $(node dist/cli.js lessons --json | node -e 'for (const l of JSON.parse(require("fs").readFileSync(0, "utf8"))) console.log(l.id)'); do
   start=$(date +%s)
-  if node dist/cli.js learn "$lesson" --auto --plain > "/tmp/lesson-$lesson.log" 2>&1; then
+  if node dist/cli.js learn "$lesson" --auto --plain > "/tmp/lesson-$lesson.log" 2>&1 &&
+    ! { [[ $must_run_all == *" $lesson "* ]] && grep -q '⊘ Skipped' "/tmp/lesson-$lesson.log"; }; then
     echo "PASS $lesson ($(( $(date +%s) - start )) s): $(grep -E 'checks passed' "/tmp/lesson-$lesson.log" | tail -1)"
   else
     echo "FAIL $lesson ($(( $(date +%s) - start )) s):"
-    grep -E '✗|error' "/tmp/lesson-$lesson.log" | head -20 | sed 's/^/    /'
+    grep -E '✗|error|⊘ Skipped' "/tmp/lesson-$lesson.log" | head -20 | sed 's/^/    /'
     failed+=("$lesson")
   fi
 done

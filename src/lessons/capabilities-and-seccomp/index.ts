@@ -96,6 +96,12 @@ function capCell(hex: string): string {
   return m === null ? hex : m.toString(16);
 }
 
+/** How many capabilities root on this host (this program) has in CapEff. */
+function hostCapCount(): number {
+  const m = mask(statusField(process.pid, 'CapEff') ?? '');
+  return m === null ? 0 : decodeCaps(m).length;
+}
+
 function has(hex: string, cap: (typeof CAPABILITIES)[number]): boolean {
   const m = mask(hex);
   return m !== null && ((m >> BigInt(CAPABILITIES.indexOf(cap))) & 1n) === 1n;
@@ -290,12 +296,26 @@ export const lesson: Lesson = {
       id: 'root-twice',
       title: 'Two roots: privileged and default',
       prediction: {
-        question:
-          'Two sandboxes each run a process as uid 0. One is made with --privileged, the other with the defaults. How many capabilities does the default one have in CapEff?',
-        choices: ['the same set as root on the host', 'a subset: 14 of them', 'none: uid 0 alone is what counts'],
-        answer: 1,
+        // A getter: the host's count is read when the question is shown, not when the lesson loads.
+        get question() {
+          return `Two sandboxes each run a process as uid 0. One is made with --privileged, the other with the defaults. Root on this host has ${hostCapCount()} capabilities in CapEff. How many will the default one have?`;
+        },
+        choices: [],
+        answer: DOCKER_DEFAULT_CAPS.length,
+        number: {
+          unit: 'capabilities',
+          min: 0,
+          max: 64,
+          tolerance: 1,
+          measured: (ctx) => {
+            const b = ctx.get('default');
+            const eff = b ? (statusField(b.pid, 'CapEff') ?? '') : '';
+            const m = mask(eff);
+            return { probe: b ? `capsh --decode=$(awk '/CapEff/ {print $2}' /proc/${b.pid}/status)` : 'capsh --decode=CAPEFF', value: m === null ? 0 : decodeCaps(m).length };
+          },
+        },
         explanation:
-          "Since Linux 2.2, root's power is split into about 40 capabilities, each checked on its own. uid 0 in a sandbox gets only the set the runtime leaves it: Docker's default is 14 (chown, kill, setuid, net_bind_service…), without CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH, CAP_SYS_MODULE or CAP_NET_ADMIN. --privileged keeps everything the caller had.",
+          "Since Linux 2.2, root's power is split into about 40 capabilities, each checked on its own. uid 0 in a sandbox gets only the set the runtime leaves it: Docker's default is 14 (chown, kill, setuid, net_bind_service…), without CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH, CAP_SYS_MODULE or CAP_NET_ADMIN. --privileged keeps everything the caller had. uid 0 alone counts for little: the kernel checks the capability, not the uid.",
       },
       action: async (ctx) => {
         const priv = await ctx.sandbox('privileged', { namespaces: ['pid', 'mount', 'uts'], command: ['sleep', 'infinity'], security: { privileged: true } });
@@ -339,7 +359,7 @@ export const lesson: Lesson = {
           },
         },
         {
-          label: "the default one's CapEff and CapBnd are Docker's default set: 14, without CAP_SYS_ADMIN",
+          label: "the default one's CapEff and CapBnd are Docker's default set, without CAP_SYS_ADMIN",
           run: (ctx) => {
             const b = ctx.get('default');
             if (!b) return noSandbox('default');
@@ -363,10 +383,10 @@ export const lesson: Lesson = {
       prediction: {
         question:
           'A program in each of two sandboxes knows the file handle of a host directory outside its root and calls open_by_handle_at with it. Sandbox reader was given CAP_DAC_READ_SEARCH; sandbox confined has the defaults. Where does it read the host token in that directory?',
-        choices: ['in both sandboxes', 'in reader only', 'in neither: the directory is outside their roots'],
+        choices: ['in both sandboxes', 'in reader only', 'in neither'],
         answer: 1,
         explanation:
-          'A handle names an inode by numbers, not by path, and open_by_handle_at does not check that the inode lies under the caller\'s root or under the mount it was given. That is why it needs CAP_DAC_READ_SEARCH. Docker gave containers that capability until shocker (2014) read /etc/shadow of the host with it; since then it is out of the default set and the default seccomp profile blocks the call too. Without it: EPERM.',
+          'A handle names an inode by numbers, not by path, and open_by_handle_at does not check that the inode lies under the caller\'s root or under the mount it was given: the directory being outside their roots stops nothing. That is why it needs CAP_DAC_READ_SEARCH. Docker gave containers that capability until shocker (2014) read /etc/shadow of the host with it; since then it is out of the default set, and the default seccomp profile lets the call through only when that capability is granted. Without it: EPERM.',
       },
       action: async (ctx) => {
         const p = await ensureFiles(ctx);
@@ -528,11 +548,11 @@ export const lesson: Lesson = {
     },
     {
       id: 'seccomp-filter',
-      title: 'A seccomp filter: one system call refused',
+      title: 'A seccomp filter of our own',
       prediction: {
         question:
           'In sandbox filtered, the seccomp rule for mkdir says ERRNO(EPERM). Root there holds CAP_DAC_OVERRIDE and CAP_FOWNER, which override any file permission. What does `mkdir /tmp/made-by-mkdir` do?',
-        choices: ['it creates the directory: the capabilities override the rule', 'it fails with EPERM', 'it creates the directory: /tmp is writable by everyone'],
+        choices: ['it creates the directory', 'it fails with EPERM', 'it fails with EACCES'],
         answer: 1,
         explanation:
           'A seccomp filter is a small BPF program the kernel runs at every system call, before the call does anything: it looks at the call number and its arguments and decides. This rule answers "errno EPERM", so mkdir fails before any permission or capability is looked at. A filter can also kill the process (SECCOMP_RET_KILL) or let a tracer decide. Docker\'s default profile allows about 300 calls by name and refuses the rest (about 44) this way.',
@@ -592,7 +612,7 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'Seccomp: 2 in /proc/PID/status means "filter mode". The refusal happens before the kernel looks at capabilities or file permissions: root or not, mkdir never runs.',
+      hint: 'Seccomp: 2 in /proc/PID/status means a filter is loaded. mkdir\'s own error message in the log names the errno it got; touch in the same directory is the comparison.',
       takeaway: 'Capabilities say what root may do; a seccomp filter says which system calls may be made at all.',
     },
     {
@@ -651,7 +671,7 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'Uid in /proc/PID/status lists real, effective, saved and filesystem uid. NoNewPrivs: 1 means execve will never raise privileges again.',
+      hint: 'Uid in /proc/PID/status lists real, effective, saved and filesystem uid; NoNewPrivs says whether the flag is set. The live view shows both for each sandbox\'s process.',
       takeaway:
         'no_new_privs closes the last door: even a setuid-root program cannot raise privileges. Without it, setuid root still only gets the bounding set back, so a default sandbox stays within Docker\'s 14.',
     },

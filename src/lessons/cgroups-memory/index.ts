@@ -1,8 +1,9 @@
 /**
  * cgroups-memory: a sandbox with a 32 MiB memory limit (memory.limit_in_bytes on v1, memory.max
- * on v2, swap closed off too); a process inside allocates 4 MiB at a time toward 64 MiB and is
- * OOM-killed at the limit, as it happens; the limit is raised on the running sandbox and the
- * same program then holds its 64 MiB.
+ * on v2, swap closed off too); a process inside reserves 64 MiB of address space (twice the
+ * limit) and the cgroup's usage does not move, then it writes to 16 MiB of it and the usage rises
+ * by 16 MiB; a process allocates 4 MiB at a time toward 64 MiB and is OOM-killed at the limit, as
+ * it happens; the limit is raised on the running sandbox and the same program then holds its 64 MiB.
  *
  * The evidence is the memory controller's own counters: usage and peak (memory.usage_in_bytes and
  * max_usage_in_bytes on v1, memory.current and memory.peak on v2), and the OOM kills (oom_kill
@@ -11,8 +12,8 @@
  */
 import { execFile } from 'node:child_process';
 
-import { cgroupFile, cgroups, type Sandbox, type SandboxProcess, snapshot } from '../../runtime/index.js';
-import { noSandbox, settle, verdict } from '../checks.js';
+import { cgroupFile, cgroups, type Sandbox, SandboxError, type SandboxProcess, snapshot } from '../../runtime/index.js';
+import { noSandbox, settle, statusField, verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
 import type { GaugesView, Lesson, View } from '../types.js';
 import { CHALLENGES } from './challenges.js';
@@ -22,6 +23,12 @@ const LIMIT = 32 * MiB;
 const RAISED = 96 * MiB;
 const TARGET_MIB = 64;
 const STEP_MIB = 4;
+/**
+ * What the cgroup holds once the allocator holds TARGET: its strings plus perl's own few MiB
+ * (measured 65–68 MiB on v1 with perl in the page cache, 70 MiB on v2 where this cgroup was the
+ * first to read perl's files): 68 ± 4 is right for all of them, and for the plain 64.
+ */
+const HOLD_MIB = 68;
 
 /** Allocates (and touches: "x" x N writes every byte) STEP MiB at a time up to MAX, then holds it. */
 const ALLOCATOR = `$| = 1; my ($step, $max, $pause) = @ARGV; my @hold; my $n = 0;
@@ -29,6 +36,29 @@ while ($n < $max) { push @hold, "x" x ($step * 1048576); $n += $step; print "all
 print "holding $n MiB\\n"; sleep 3600;`;
 const ALLOC_ARGS = [String(STEP_MIB), String(TARGET_MIB), '0.25'];
 const ALLOC_SHOWN = `perl -e '… push @hold, "x" x (${STEP_MIB} * 1048576) … every 0.25 s, up to ${TARGET_MIB} MiB'`;
+
+/** What the reserving process asks for (twice the limit), and how much of it it then writes to. */
+const RESERVE_MIB = 64;
+const TOUCH_MIB = 16;
+
+/**
+ * Reserves RESERVE MiB of address space with mmap and writes to none of it; on SIGUSR1, writes
+ * zeros into the first TOUCH MiB (read(2) from /dev/zero into the mapping), then holds it all.
+ * Perl's `syscall` makes the two calls directly, so nothing else (no allocator, no copying)
+ * touches the mapping: what the cgroup is charged is exactly what was written.
+ */
+const RESERVER = `$| = 1; my ($mmap, $read, $mib, $touch) = @ARGV; my $go = 0; $SIG{USR1} = sub { $go = 1 };
+my $addr = syscall($mmap, 0, $mib * 1048576, 3, 0x22, -1, 0); die "mmap: $!\n" if $addr == -1;
+printf "reserved %d MiB at 0x%x\n", $mib, $addr; sleep 1 until $go;
+open my $z, '<', '/dev/zero' or die "/dev/zero: $!\n"; my $n = syscall($read, fileno($z), $addr, $touch * 1048576);
+die "read: $!\n" if $n < 0; printf "wrote to %d MiB of it\n", $n / 1048576; sleep 3600;`;
+
+/** The system call numbers perl's `syscall` needs (they differ per architecture). */
+function syscallNumbers(): { mmap: number; read: number } {
+  if (process.arch === 'x64') return { mmap: 9, read: 0 };
+  if (process.arch === 'arm64') return { mmap: 222, read: 63 };
+  throw new SandboxError(`the reserving program knows the system call numbers of x86_64 and arm64, not of ${process.arch}`, { code: 'ENOSYS' });
+}
 
 const mib = (b: number | null | undefined) => (b === null || b === undefined ? '?' : `${(b / MiB).toFixed(1)} MiB`);
 
@@ -74,6 +104,74 @@ async function allocate(ctx: LessonContext, s: Sandbox): Promise<Allocation> {
   return a;
 }
 
+/** The reserving process: started in step 2, told to write in step 3, ended before step 4. */
+interface Reserver {
+  proc: SandboxProcess;
+  /** Host PID of the perl process itself (the exec'd sandbox-init's child). */
+  pid: number | null;
+  lines: string[];
+}
+
+function reserverOf(ctx: LessonContext): Reserver | null {
+  const r = ctx.state.get('reserver') as Reserver | undefined;
+  return r && r.proc.running ? r : null;
+}
+
+/** VmSize and VmRSS of `pid` in bytes (/proc/PID/status), or null when it is gone. */
+function vm(pid: number | null): { size: number; rss: number } | null {
+  if (!pid) return null;
+  const kB = (f: string) => {
+    const v = statusField(pid, f);
+    return v === null ? null : Number.parseInt(v, 10) * 1024;
+  };
+  const size = kB('VmSize');
+  const rss = kB('VmRSS');
+  return size === null || rss === null ? null : { size, rss };
+}
+
+/** The cgroup's memory usage, read from the kernel now (memory.usage_in_bytes / memory.current). */
+function usageNow(s: Sandbox): number | null {
+  return s.usage()?.memoryBytes ?? null;
+}
+
+async function startReserver(ctx: LessonContext, s: Sandbox): Promise<Reserver> {
+  const n = syscallNumbers();
+  const proc = await s.exec(['perl', '-e', RESERVER, String(n.mmap), String(n.read), String(RESERVE_MIB), String(TOUCH_MIB)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const r: Reserver = { proc, pid: null, lines: [] };
+  ctx.state.set('reserver', r);
+  let buf = '';
+  proc.stdout?.on('data', (c: Buffer) => {
+    buf += c.toString('utf8');
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      r.lines.push(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+    }
+  });
+  proc.stderr?.on('data', (c: Buffer) => r.lines.push(c.toString('utf8').trim()));
+  r.pid = await settle(() => snapshot({ cgroup: false }).processes.find((p) => p.ppid === proc.pid)?.pid ?? null, (p) => p !== null, 2000);
+  await settle(() => r.lines.length, (l) => l > 0 || !proc.running, 5000);
+  ctx.log({
+    command: `nsenter --target ${s.pid} --all -- perl -e '… syscall(SYS_mmap, 0, ${RESERVE_MIB} MiB, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) …' &`,
+    syscall: `mmap(NULL, ${RESERVE_MIB * MiB}, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)`,
+    output: [r.pid ? `host PID ${r.pid}` : null, ...r.lines].filter(Boolean).join('\n'),
+  });
+  return r;
+}
+
+/** Ends the reserving process (SIGTERM, forwarded by the exec'd sandbox-init) and waits for it. */
+async function stopReserver(ctx: LessonContext): Promise<void> {
+  const r = reserverOf(ctx);
+  if (!r) return;
+  r.proc.signal('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([r.proc.wait(), new Promise((res) => (timer = setTimeout(res, 5000)))]);
+  clearTimeout(timer);
+  ctx.log({ command: `kill ${r.pid ?? ''}`.trim(), note: `the reserving process ends: its ${TOUCH_MIB} MiB are uncharged, and the limit is all the next program's` });
+}
+
 /** The kernel's own line about the OOM kill of `pid`, from the kernel log (dmesg). */
 function kernelSays(pid: number | null): Promise<string | null> {
   if (!pid) return Promise.resolve(null);
@@ -99,6 +197,8 @@ function gauges(ctx: LessonContext): GaugesView {
   const a = ctx.state.get('alloc') as Allocation | undefined;
   const said = a?.lines.at(-1);
   const fate = a ? (a.proc.running ? (said ? `running: "${said}"` : 'starting') : `${said ? `"${said}", then ` : ''}${a.proc.status?.signal ? `killed by ${a.proc.status.signal}` : `exited ${a.proc.status?.code}`}`) : 'not started';
+  const r = reserverOf(ctx);
+  const fateLine = !a && r ? `reserving process (perl): "${r.lines.at(-1) ?? 'starting'}"` : `allocator: ${fate}`;
   const failures = cgroups().version === 2 ? `; limit hits (memory.events max) ${u.memoryFailures ?? 0}` : '';
   return {
     kind: 'gauges',
@@ -111,9 +211,22 @@ function gauges(ctx: LessonContext): GaugesView {
         unit: ' MiB',
         note: `${f.peak}; OOM kills: ${u.oomKills ?? 0} (oom_kill in ${f.oom})${failures}`,
       },
+      ...reserverGauges(ctx),
     ],
-    caption: `allocator: ${fate}`,
+    caption: fateLine,
   };
+}
+
+/** The reserving process's address space and how much of it is in memory (/proc/PID/status). */
+function reserverGauges(ctx: LessonContext): GaugesView['gauges'] {
+  const r = reserverOf(ctx);
+  const v = r ? vm(r.pid) : null;
+  if (!r || !v) return [];
+  const toMiB = (b: number) => Number((b / MiB).toFixed(1));
+  return [
+    { label: 'reserved by perl', value: toMiB(v.size), max: null, unit: ' MiB', note: `VmSize in /proc/${r.pid}/status: its address space` },
+    { label: 'of it in memory', value: toMiB(v.rss), max: toMiB(v.size), unit: ' MiB', note: `VmRSS in /proc/${r.pid}/status: pages it has touched` },
+  ];
 }
 
 const view: View = { title: 'Memory: usage against the limit', sample: gauges };
@@ -121,7 +234,7 @@ const view: View = { title: 'Memory: usage against the limit', sample: gauges };
 export const lesson: Lesson = {
   id: 'cgroups-memory',
   title: 'cgroups: memory limits and the OOM killer',
-  summary: 'a memory limit, a process allocating past it, the OOM kill as it happens; a raised limit on a running sandbox',
+  summary: 'a memory limit, what it counts (reserved or touched), a process allocating past it, the OOM kill as it happens; a raised limit',
   requires: [
     { kind: 'controller', name: 'memory' },
     { kind: 'command', name: 'perl' },
@@ -130,17 +243,6 @@ export const lesson: Lesson = {
     {
       id: 'limit',
       title: 'A memory limit',
-      prediction: {
-        question: 'The sandbox gets a limit of 32 MiB. What is charged against it?',
-        choices: [
-          'the memory its processes actually touch: heap, stack, and the page cache of files they read',
-          'the size of its programs on disk',
-          'all the virtual memory its processes reserve, used or not',
-        ],
-        answer: 0,
-        explanation:
-          'The memory controller charges pages as they are touched (and files as they are cached), not address space that is merely reserved: a program may map 1 GiB and use 4 MiB of it.',
-      },
       action: async (ctx) => {
         const s = await ctx.sandbox('box', { namespaces: ['pid', 'mount'], init: true, limits: { memory: LIMIT } });
         for (const e of s.explain.filter((x) => x.what === 'limit')) ctx.log({ command: e.command, syscall: e.syscall, note: e.result });
@@ -161,12 +263,145 @@ export const lesson: Lesson = {
           run: (ctx) => {
             const s = ctx.get('box');
             if (!s) return noSandbox('box');
-            const used = s.usage()?.memoryBytes ?? null;
+            const used = usageNow(s);
             return verdict(`cat ${fileOf(s, files().usage)}`, 'below 8 MiB', mib(used), used !== null && used < 8 * MiB);
           },
         },
       ],
       hint: 'v1: memory.limit_in_bytes (and memory.memsw.limit_in_bytes for memory + swap); v2: memory.max (and memory.swap.max). The limit is on the cgroup: every process in it shares it.',
+    },
+    {
+      id: 'reserve',
+      title: 'Asking for twice the limit',
+      prediction: {
+        question: `A process in the sandbox asks the kernel for ${RESERVE_MIB} MiB with mmap, twice the 32 MiB limit, and writes to none of it yet. What happens?`,
+        choices: ['mmap fails with ENOMEM', 'the OOM killer kills the process', 'mmap returns an address'],
+        answer: 2,
+        explanation:
+          "mmap only reserves addresses: the process's address space (VmSize) grows by 64 MiB, but no page of memory is behind them yet, and the memory controller charges pages, not addresses. The cgroup's usage grows only by the few MiB perl itself touched to start (its heap, and the pages of its program and libraries if this cgroup was the first to read them), not by the 64 MiB. The limit does not cap what a process may reserve; it caps what the group may hold.",
+      },
+      action: async (ctx) => {
+        const s = ctx.get('box');
+        if (!s) throw new Error('the sandbox from step 1 is not running');
+        const before = usageNow(s);
+        const r = await startReserver(ctx, s);
+        const v = vm(r.pid);
+        ctx.log({
+          command: `grep -E 'VmSize|VmRSS' /proc/${r.pid ?? 'PID'}/status; cat ${fileOf(s, files().usage)}`,
+          output: `VmSize ${mib(v?.size)}, VmRSS ${mib(v?.rss)}; the cgroup's usage ${mib(before)} before, ${mib(usageNow(s))} now`,
+        });
+      },
+      view,
+      checks: [
+        {
+          label: `the process holds ${RESERVE_MIB} MiB more address space, and little of it is in memory`,
+          run: (ctx) => {
+            const r = reserverOf(ctx);
+            if (!r) return noSandbox('box', '(the reserving process)');
+            const v = vm(r.pid);
+            return verdict(
+              `grep -E 'VmSize|VmRSS' /proc/${r.pid}/status`,
+              `VmSize above ${RESERVE_MIB} MiB; VmRSS below 8 MiB`,
+              v ? `VmSize ${mib(v.size)}; VmRSS ${mib(v.rss)}` : '(gone)',
+              v !== null && v.size > RESERVE_MIB * MiB && v.rss < 8 * MiB,
+            );
+          },
+        },
+        {
+          label: "the cgroup's usage stays far below the limit",
+          run: (ctx) => {
+            const s = ctx.get('box');
+            const r = reserverOf(ctx);
+            if (!s) return noSandbox('box');
+            const used = usageNow(s);
+            return verdict(
+              `cat ${fileOf(s, files().usage)}`,
+              `below ${RESERVE_MIB / 4} MiB, while the process has its ${RESERVE_MIB} MiB reserved`,
+              `${mib(used)}${r ? '' : ' (no reserving process)'}`,
+              r !== null && used !== null && used < (RESERVE_MIB / 4) * MiB,
+            );
+          },
+        },
+      ],
+      hint: 'Compare VmSize and VmRSS of the process in /proc/PID/status with the cgroup\'s own counter (memory.usage_in_bytes on v1, memory.current on v2): the gauges show all three.',
+    },
+    {
+      id: 'touch',
+      title: 'Writing to the reserved memory',
+      prediction: {
+        question: `The process now writes zeros into the first ${TOUCH_MIB} MiB of its ${RESERVE_MIB} MiB. By how many MiB does the cgroup's memory usage grow?`,
+        choices: [],
+        answer: TOUCH_MIB,
+        number: {
+          unit: 'MiB',
+          min: 0,
+          max: 128,
+          tolerance: 2,
+          measured: (ctx) => {
+            const s = ctx.get('box');
+            const before = ctx.state.get('usage-before-touch') as number | undefined;
+            const now = s ? usageNow(s) : null;
+            return {
+              probe: `cat ${s ? fileOf(s, files().usage) : files().usage}, before and after the writes`,
+              value: Number((((now ?? 0) - (before ?? 0)) / MiB).toFixed(1)),
+            };
+          },
+        },
+        explanation:
+          'The memory controller charges a page when it is first touched: each write into a page nobody had touched yet makes the kernel find a free page, charge it to the cgroup and map it. 16 MiB written is 4096 pages charged; the rest of the reservation still costs nothing. A program may map 1 GiB and use 4 MiB of it. Files a process reads are charged the same way, as their pages enter the page cache.',
+      },
+      action: async (ctx) => {
+        const s = ctx.get('box');
+        const r = reserverOf(ctx);
+        if (!s || !r) throw new Error('the reserving process from step 2 is not running');
+        const before = usageNow(s);
+        ctx.state.set('usage-before-touch', before);
+        const addr = /at (0x[0-9a-f]+)/.exec(r.lines[0] ?? '')?.[1] ?? 'ADDR';
+        r.proc.signal('SIGUSR1');
+        const done = await settle(() => r.lines.at(-1) ?? '', (l) => l.startsWith('wrote') || !r.proc.running, 10_000);
+        const v = vm(r.pid);
+        ctx.log({
+          command: `kill -USR1 ${r.pid ?? ''}`.trim(),
+          syscall: `read(open("/dev/zero"), ${addr}, ${TOUCH_MIB * MiB}): the kernel writes zeros into the first ${TOUCH_MIB} MiB of the mapping`,
+          output: done,
+        });
+        ctx.log({
+          command: `grep -E 'VmSize|VmRSS' /proc/${r.pid ?? 'PID'}/status; cat ${fileOf(s, files().usage)}`,
+          output: `VmSize ${mib(v?.size)}, VmRSS ${mib(v?.rss)}; the cgroup's usage ${mib(before)} before the writes, ${mib(usageNow(s))} after`,
+        });
+      },
+      view,
+      checks: [
+        {
+          label: `the cgroup's usage now counts the ${TOUCH_MIB} MiB written`,
+          run: (ctx) => {
+            const s = ctx.get('box');
+            if (!s) return noSandbox('box');
+            const used = usageNow(s);
+            return verdict(
+              `cat ${fileOf(s, files().usage)}`,
+              `between ${TOUCH_MIB} MiB and ${TOUCH_MIB + RESERVE_MIB / 4} MiB (what was written, plus perl's own)`,
+              mib(used),
+              used !== null && used >= TOUCH_MIB * MiB && used < (TOUCH_MIB + RESERVE_MIB / 4) * MiB,
+            );
+          },
+        },
+        {
+          label: `the process has ${TOUCH_MIB} MiB more in memory; its address space did not change`,
+          run: (ctx) => {
+            const r = reserverOf(ctx);
+            if (!r) return noSandbox('box', '(the reserving process)');
+            const v = vm(r.pid);
+            return verdict(
+              `grep -E 'VmSize|VmRSS' /proc/${r.pid}/status`,
+              `VmSize above ${RESERVE_MIB} MiB (as before); VmRSS at least ${TOUCH_MIB} MiB`,
+              v ? `VmSize ${mib(v.size)}; VmRSS ${mib(v.rss)}` : '(gone)',
+              v !== null && v.size > RESERVE_MIB * MiB && v.rss >= TOUCH_MIB * MiB,
+            );
+          },
+        },
+      ],
+      hint: 'Watch the gauges while the process writes: the cgroup\'s counter, and VmRSS against VmSize in the process\'s /proc/PID/status.',
     },
     {
       id: 'oom',
@@ -185,6 +420,7 @@ export const lesson: Lesson = {
       action: async (ctx) => {
         const s = ctx.get('box');
         if (!s) throw new Error('the sandbox from step 1 is not running');
+        await stopReserver(ctx);
         const a = await allocate(ctx, s);
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([a.proc.wait(), new Promise((r) => (timer = setTimeout(r, 30_000)))]);
@@ -229,21 +465,29 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'oom_kill counts the processes the OOM killer killed in this cgroup (v1: memory.oom_control, v2: memory.events). The kernel log says which one: dmesg | grep "Killed process".',
+      hint: 'Read the counters of this cgroup after the run: memory.oom_control on v1, memory.events on v2, and the end of the kernel log (dmesg).',
     },
     {
       id: 'raise',
       title: 'A higher limit, on the running sandbox',
       prediction: {
-        question: 'The limit is raised to 96 MiB while the sandbox runs, and the same program starts again. What happens?',
-        choices: [
-          'it reaches 64 MiB and holds it',
-          'it is killed at 32 MiB again: limits apply only to new sandboxes',
-          'it is killed at 64 MiB',
-        ],
-        answer: 0,
+        question:
+          'The limit is raised to 96 MiB while the sandbox runs, and the same program starts again, on its way to 64 MiB. How many MiB will the cgroup use once the program stops allocating (or is stopped)?',
+        choices: [],
+        answer: HOLD_MIB,
+        number: {
+          unit: 'MiB',
+          min: 0,
+          max: 1024,
+          tolerance: 4,
+          measured: (ctx) => {
+            const s = ctx.get('box');
+            const used = s ? usageNow(s) : null;
+            return { probe: `cat ${s ? fileOf(s, files().usage) : files().usage}`, value: Number(((used ?? 0) / MiB).toFixed(1)) };
+          },
+        },
         explanation:
-          'A limit is a file in the cgroup, read by the kernel at every charge: writing a new value changes it at once for every process in the group. That is how `docker update --memory` works.',
+          "A limit is a file in the cgroup, read by the kernel at every charge: writing a new value changes it at once for every process in the group, running or not. The program gets its 64 MiB, and the cgroup holds those plus a few MiB of perl's own (the interpreter's heap, page tables, and its program's and libraries' pages if this cgroup was the first to read them). That is how `docker update --memory` works.",
       },
       action: async (ctx) => {
         const s = ctx.get('box');
@@ -286,8 +530,9 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'Raising a limit takes effect at once. Lowering it below what is in use makes the kernel reclaim memory first, and OOM-kill when it cannot.',
-      takeaway: 'A memory limit is a promise the kernel keeps with SIGKILL: the group gets its limit and not a page more, and the rest of the host is untouched.',
+      hint: 'Read the limit file again after the write, and follow the allocator\'s last line and the usage gauge in the view.',
+      takeaway:
+        'A memory limit counts the pages a group has touched, not what it reserved; it is a promise the kernel keeps with SIGKILL: the group gets its limit and not a page more, and the rest of the host is untouched. Lowering a limit below what is in use makes the kernel reclaim memory first, and OOM-kill when it cannot.',
     },
     ...CHALLENGES,
   ],

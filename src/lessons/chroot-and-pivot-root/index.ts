@@ -4,12 +4,12 @@
  * and the same escape ends where it started. Every claim is a real file read through
  * /proc/PID/root, the root directory of the process in question.
  */
-import { randomBytes, randomInt } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { buildRootTree, busyboxPath, mountInfo, PACKAGE_ROOT, SandboxError } from '../../runtime/index.js';
-import { benchPids, nsOf } from '../challenge-probes.js';
+import { benchPids, hostRootMounts, nsOf } from '../challenge-probes.js';
 import { noSandbox, verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
 import type { Lesson, TableView, View } from '../types.js';
@@ -114,6 +114,92 @@ async function escapeIn(ctx: LessonContext, key: string): Promise<void> {
   if (pid) await ctx.host(['stat', '-L', '-c', '%d:%i %n', `/proc/${pid}/root`, '/', p.rootfs]);
 }
 
+/** Where root in pivoted makes its node of the host's disk (in its root: WS/rootfs, mode 0600). */
+const DISK_NODE = '/host-disk';
+/** How much of the disk is compared, inside and out: the first 4 KiB (an ext4 superblock is at 1 KiB). */
+const DISK_BYTES = 4096;
+
+/** The block device the host's / is mounted from, or null when it is not one (overlay, 9p, virtiofs…). */
+function hostDisk(): { dev: string; major: number; minor: number; fstype: string; source: string } | null {
+  const root = mountInfo('self').find((m) => m.mountPoint === '/');
+  const m = root ? /^(\d+):(\d+)$/.exec(root.dev) : null;
+  if (!root || !m || Number(m[1]) === 0 || !fs.existsSync(`/sys/dev/block/${root.dev}`)) return null;
+  return { dev: root.dev, major: Number(m[1]), minor: Number(m[2]), fstype: root.fstype, source: root.source };
+}
+
+/** major:minor of a device number (the kernel's dev_t encoding, as glibc's major()/minor()). */
+function majorMinor(rdev: number): [number, number] {
+  const high = Math.floor(rdev / 2 ** 32);
+  const low = rdev >>> 0;
+  return [((low >>> 8) & 0xfff) | (high & 0xfffff000), (low & 0xff) | ((low >>> 12) & 0xfff00)];
+}
+
+/** The host's own node of a block device in /dev (udev's /dev/vda…), or null. */
+function hostNodeOf(major: number, minor: number): string | null {
+  for (const dir of ['/dev', '/dev/block']) {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      try {
+        const st = fs.statSync(`${dir}/${n}`);
+        if (st.isBlockDevice() && majorMinor(st.rdev).join(':') === `${major}:${minor}`) return `${dir}/${n}`;
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * Why the disk step cannot run here, or null: the host's / must be on a block device, and the
+ * host's own root must be able to read it (some VMs refuse raw disk reads to everyone: then the
+ * step would prove nothing).
+ */
+function diskUnavailable(): string | null {
+  const why = whyDiskUnavailable();
+  return why
+    ? `${why}. What the step shows elsewhere: after pivot_root, root with CAP_MKNOD (and no filter) makes a node of the host's disk and reads it raw, and CAP_SYS_ADMIN could mount it; the wall also needs those powers gone, or a user namespace (see capabilities-and-seccomp)`
+    : null;
+}
+
+function whyDiskUnavailable(): string | null {
+  const d = hostDisk();
+  if (!d) {
+    const root = mountInfo('self').find((m) => m.mountPoint === '/');
+    return `the host's / is not on a block device here (${root?.fstype ?? '?'} ${root?.source ?? ''}, device ${root?.dev ?? '?'}): there is no disk to make a node for`;
+  }
+  const node = hostNodeOf(d.major, d.minor);
+  if (!node) return `the host has no node of its disk ${d.dev} in /dev to compare with`;
+  try {
+    const fd = fs.openSync(node, 'r');
+    fs.closeSync(fd);
+  } catch (err) {
+    return `this host refuses raw reads of its disk even to its own root (open ${node}: ${(err as NodeJS.ErrnoException).code ?? err}), so the read cannot be shown`;
+  }
+  return null;
+}
+
+/** md5 of the first `DISK_BYTES` of a block device node, read on the host. */
+function headHash(node: string): string | null {
+  try {
+    const fd = fs.openSync(node, 'r');
+    try {
+      const buf = Buffer.alloc(DISK_BYTES);
+      const n = fs.readSync(fd, buf, 0, DISK_BYTES, 0);
+      return createHash('md5').update(buf.subarray(0, n)).digest('hex');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return null;
+  }
+}
+
 // ----- challenges ------------------------------------------------------------------------------
 
 /** The challenge's scratch directory ($WS). */
@@ -133,21 +219,6 @@ function rootedAt(ctx: LessonContext, id: string | null): number[] {
 /** The learner's processes running the program file `exeId` (dev:inode of /proc/PID/exe). */
 function running(ctx: LessonContext, exeId: string | null): number[] {
   return exeId ? benchPids(ctx).filter((p) => dirId(`/proc/${p}/exe`) === exeId) : [];
-}
-
-/**
- * Mounts of the host's root filesystem in `pid`'s mountinfo (what an escape could climb to), or
- * null when it cannot be read. The kernel lists only the mounts reachable from the process's root.
- */
-function hostRootMounts(pid: number): string[] | null {
-  const hostRoot = mountInfo('self').find((m) => m.mountPoint === '/');
-  try {
-    return mountInfo(pid)
-      .filter((m) => m.dev === hostRoot?.dev && m.root === '/')
-      .map((m) => m.mountPoint);
-  } catch {
-    return null;
-  }
 }
 
 /**
@@ -253,7 +324,7 @@ export const lesson: Lesson = {
       title: 'chroot: a new "/" for one process',
       prediction: {
         question: 'Sandbox jail is started with chroot(WS/rootfs). Inside, what does `ls /` list?',
-        choices: ["the host's /: bin, etc, home, usr, var…", 'only the tiny root: bin, dev, etc, proc, tmp…', 'nothing: / is empty'],
+        choices: ["the host's / (bin, etc, home, usr, var…)", 'the tiny root (bin, dev, etc, proc, tmp…)', 'nothing (an empty /)'],
         answer: 1,
         explanation:
           "chroot(dir) makes dir the process's root directory: every absolute path it uses is looked up from there, and its children inherit it. The host's files are not deleted or unmounted; they are simply not reachable by name any more.",
@@ -299,11 +370,11 @@ export const lesson: Lesson = {
     },
     {
       id: 'escape',
-      title: 'The classic chroot escape',
+      title: 'chroot-escape in the jail',
       prediction: {
         question:
           'As root in the jail, a program runs mkdir x; chroot x; chdir("..") 64 times; chroot("."), then reads WS/on-the-host.txt. What happens?',
-        choices: ['ENOENT: the chroot holds', "it reads the host's file: it is back at the real root", 'the kernel kills it for leaving the chroot'],
+        choices: ['ENOENT', "it reads the host's file", 'the kernel kills it'],
         answer: 1,
         explanation:
           'chroot("x") moves the root below the working directory, which stays where it was: outside the root. ".." is only stopped at the process\'s root, which the working directory is no longer under, so it climbs to the real / of the mount namespace. chroot(".") makes that the root. chroot was never meant to contain root.',
@@ -337,7 +408,8 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'The escape needs CAP_SYS_CHROOT, which root in the jail has. Dropping that capability (or a user namespace) helps, but the real fix is not to leave the host\'s root mounted: pivot_root.',
+      hint: "Compare the chroot-escape row's root directory in the view with the host's /, and read what the program printed in the log.",
+      takeaway: 'chroot changes the directory "/" and ".." stop at, for one process; the host\'s tree stays mounted above it, and root can climb back to it (with CAP_SYS_CHROOT, which root in the jail has).',
     },
     {
       id: 'pivot-root',
@@ -345,8 +417,20 @@ export const lesson: Lesson = {
       prediction: {
         question:
           'Sandbox pivoted enters the same WS/rootfs with pivot_root, then detaches the old root (umount -l). How many mounts of the host\'s root filesystem are left in its mount namespace?',
-        choices: ['all of them, under the old root\'s directory', 'none: the old root was detached', 'only /'],
-        answer: 1,
+        choices: [],
+        answer: 0,
+        number: {
+          unit: 'mounts',
+          min: 0,
+          max: 10000,
+          tolerance: 0.5,
+          measured: (ctx) => {
+            const pv = ctx.get('pivoted');
+            if (!pv) throw new Error('sandbox pivoted is not running');
+            const dev = mountInfo('self').find((m) => m.mountPoint === '/')?.dev;
+            return { probe: `grep -c ' ${dev} / ' /proc/${pv.pid}/mountinfo`, value: mountInfo(pv.pid).filter((m) => m.dev === dev && m.root === '/').length };
+          },
+        },
         explanation:
           "pivot_root swaps the namespace's root mount: the new root becomes \"/\" and the old one is moved beneath it. Unmounting that with MNT_DETACH removes the host's whole tree from the namespace. Nothing refers to it any more, so there is nothing left to climb to.",
       },
@@ -399,7 +483,7 @@ export const lesson: Lesson = {
       title: 'The same escape after pivot_root',
       prediction: {
         question: 'The same chroot-escape program runs in sandbox pivoted. Where does it end up?',
-        choices: ["at the host's /", 'still at WS/rootfs: ".." stops at the namespace\'s root, which is the new root', 'in an empty directory'],
+        choices: ["at the host's /", 'still at WS/rootfs', 'in an empty directory'],
         answer: 1,
         explanation:
           'The climb works as before, but it stops at the root of the mount namespace, and that is WS/rootfs now. The host\'s root is not mounted anywhere in this namespace, so no path leads to it.',
@@ -428,8 +512,85 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'Compare the two chroot-escape rows in the view: same program, same root directory to start from, but only the chroot left the host\'s tree mounted above it.',
+      hint: "Compare the two chroot-escape rows in the view: which root directory did each end up with?",
       takeaway: 'chroot changes one process\'s idea of "/"; pivot_root changes the mount namespace\'s, and detaching the old root removes the host\'s files from it altogether. Containers use pivot_root.',
+    },
+    {
+      id: 'root-still-reaches-the-disk',
+      title: 'What root can still do',
+      unavailable: () => diskUnavailable(),
+      prediction: {
+        question:
+          "With every capability and no filter (--privileged), root in pivoted makes a device node for the host's disk (mknod … b MAJOR MINOR) and reads 2 bytes, 1080 bytes in. What happens?",
+        choices: ['ENOENT', "it reads the host's disk", 'EPERM'],
+        answer: 1,
+        explanation:
+          "pivot_root removed the host's mounts from the namespace, not the host's devices: a block device is a number the kernel knows, and root with CAP_MKNOD can make a node for it in any directory it may write, then read the whole disk raw (with CAP_SYS_ADMIN it could mount it as well). As it was, pivoted could not: its filter refuses block device nodes, as Docker's device cgroup does. A root is a wall only when root inside also lacks those powers: CAP_SYS_ADMIN dropped, block devices refused (or CAP_MKNOD dropped), or a user namespace, where root's capabilities count for nothing over the host's devices. The capabilities-and-seccomp lesson takes them one at a time.",
+      },
+      action: async (ctx) => {
+        const pv = ctx.get('pivoted');
+        const d = hostDisk();
+        if (!pv) throw new Error('sandbox pivoted from step 4 is not running');
+        if (!d) throw new Error("the host's / is not on a block device");
+        ctx.log({ command: `grep ' / ' /proc/self/mountinfo`, note: `the host's / is ${d.source} (${d.fstype}), block device ${d.dev}` });
+        // Mode 0600: the node sits in WS/rootfs, under /run/sandbox, until the lesson ends; no one but root may open it.
+        const mk = `mknod -m 600 ${DISK_NODE} b ${d.major} ${d.minor}`;
+        await ctx.exec('pivoted', ['sh', '-c', `${mk} 2>&1 || echo "(refused: no node made)"`]);
+        await ctx.exec('pivoted', ['sh', '-c', `${mk} && ls -l ${DISK_NODE} && head -c 1082 ${DISK_NODE} | tail -c 2 | od -An -tx1`], {
+          security: { privileged: true },
+        });
+      },
+      view: rootsView,
+      checks: [
+        {
+          label: "with every capability, root in pivoted made a node of the host's disk in its root",
+          run: (ctx) => {
+            const pv = ctx.get('pivoted');
+            const d = hostDisk();
+            if (!pv) return noSandbox('pivoted');
+            if (!d) return verdict("grep ' / ' /proc/self/mountinfo", "the host's / on a block device", 'not a block device', false);
+            const f = `/proc/${pv.pid}/root${DISK_NODE}`;
+            let actual = 'no such file';
+            let pass = false;
+            try {
+              const st = fs.statSync(f);
+              const [maj, min] = majorMinor(st.rdev);
+              actual = st.isBlockDevice() ? `block ${maj}:${min}, mode ${(st.mode & 0o777).toString(8)}` : 'not a block device';
+              pass = st.isBlockDevice() && maj === d.major && min === d.minor;
+            } catch {
+              /* not made */
+            }
+            return verdict(`stat -c '%F %t:%T %a' ${f}`, `block ${d.dev} (the host's /), mode 600`, actual, pass);
+          },
+        },
+        {
+          label: "read from inside pivoted, it is the host's disk: the same bytes as the host's own node",
+          run: async (ctx) => {
+            const pv = ctx.get('pivoted');
+            const d = hostDisk();
+            if (!pv) return noSandbox('pivoted');
+            if (!d) return verdict("grep ' / ' /proc/self/mountinfo", "the host's / on a block device", 'not a block device', false);
+            const ours = hostNodeOf(d.major, d.minor) ?? `/proc/${pv.pid}/root${DISK_NODE}`;
+            const read = async () => {
+              const r = await pv.execOutput(['sh', '-c', `head -c ${DISK_BYTES} ${DISK_NODE} | md5sum`], { security: { privileged: true } });
+              return r.status.code === 0 ? r.stdout.trim().split(/\s+/)[0] : (r.stderr.trim() || 'unreadable');
+            };
+            let inside = await read();
+            let host = headHash(ours);
+            // The superblock can be rewritten between the two reads (a commit): read both again once.
+            if (inside !== host) [inside, host] = [await read(), headHash(ours)];
+            return verdict(
+              `nsenter -t ${pv.pid} -a sh -c 'head -c ${DISK_BYTES} ${DISK_NODE} | md5sum'; head -c ${DISK_BYTES} ${ours} | md5sum`,
+              `equal (the host reads ${host ?? 'nothing'})`,
+              `inside ${inside}`,
+              host !== null && inside === host,
+            );
+          },
+        },
+      ],
+      hint: "Read the two mknod attempts in the log: which one made a node, and what did reading it print?",
+      takeaway:
+        "pivot_root takes the host's files out of the namespace; it does not take root's powers away. The wall also needs CAP_SYS_ADMIN gone and block devices refused (a filter, a device cgroup, or CAP_MKNOD dropped), or a user namespace: see capabilities-and-seccomp.",
     },
     {
       id: 'build-a-jail',

@@ -9,6 +9,11 @@
  * the host, placed by the scheduler like any host program), just before the bomb and while it
  * runs; see SLOWDOWN for the tolerance. (bench:fork-bomb pins the probe to the bomb's own CPU,
  * the hardest place for it, with a 1.5× goal.)
+ *
+ * One figure per quantity: the action measures the probe while the bomb runs, and the log, the
+ * gauge and the check show that one measurement (the check measures again only if the bomb is no
+ * longer full or the figure is stale); after the kill the action waits until the killed processes
+ * are reaped, so pids.current reads the same 0 in the gauge and the check.
  */
 import fs from 'node:fs';
 
@@ -27,7 +32,7 @@ import {
 import { noSandbox, settle, verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
 import { cpuWaiting, pinnedCpu } from '../pinned-cpu.js';
-import type { GaugesView, Lesson, View } from '../types.js';
+import type { GaugesView, Lesson, Prediction, View } from '../types.js';
 import { CHALLENGES } from './challenges.js';
 
 const PIDS_MAX = 64;
@@ -44,6 +49,26 @@ const PROBE_RUNS = 40;
  */
 const SLOWDOWN = 4;
 const SLACK_MS = 1;
+/** The goal bench:fork-bomb meets on a quiet machine, with the probe on the bomb's own CPU. */
+const BENCH_GOAL = 1.5;
+/** Why the check allows SLOWDOWN× and not BENCH_GOAL×, on screen. */
+const SLACK_WHY =
+  `${BENCH_GOAL}× is the benchmark's goal on a quiet machine; ${SLOWDOWN}× leaves room for other work that comes and goes on a shared ` +
+  'machine, and for an emulated VM, where the bomb\'s busy virtual CPU takes a host core from the other (measured: 1.5–2.6×). ' +
+  'An uncontained bomb fails by far: the host\'s forks fail or take seconds';
+/** The check reuses the action's probe figure if it is at most this old. */
+const REUSE_MS = 20_000;
+
+/** The host probe while the bomb ran: the one figure the log, the gauge and the check show. */
+interface During {
+  p50: number | null;
+  runs: number;
+  started: number;
+  /** Date.now() when measured. */
+  at: number;
+  /** pids.current = pids.max when it was measured. */
+  full: boolean;
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ms = (x: number | null | undefined) => (x === null || x === undefined ? '–' : `${x.toFixed(2)} ms`);
@@ -91,6 +116,23 @@ async function measureBaseline(ctx: LessonContext, what: string): Promise<void> 
   });
 }
 
+/** Times the host probe while the bomb runs, keeps it as the step's figure, and returns it. */
+async function measureDuring(ctx: LessonContext, s: Sandbox): Promise<During> {
+  const before = s.usage();
+  const times = await measureSpawnLatency(PROBE_RUNS);
+  const after = s.usage();
+  const full = !!before && !!after && before.pidsCurrent === before.pidsMax && after.pidsCurrent === after.pidsMax;
+  const d: During = { p50: quantile(times, 0.5), runs: PROBE_RUNS, started: times.length, at: Date.now(), full };
+  ctx.state.set('during', d);
+  return d;
+}
+
+/** "1.12 ms, 1.3× the 0.86 ms before". */
+function ratioText(d: During, baseline: number | undefined): string {
+  if (d.p50 === null) return 'no process started';
+  return baseline ? `${ms(d.p50)}, ${(d.p50 / baseline).toFixed(1)}× the ${ms(baseline)} before` : ms(d.p50);
+}
+
 function gauges(ctx: LessonContext): GaugesView {
   const s = ctx.get('bomb');
   const u = s?.usage() ?? null;
@@ -106,16 +148,20 @@ function gauges(ctx: LessonContext): GaugesView {
     },
   ];
   if (baseline !== undefined) {
-    const during = probe?.running ? quantile(probe.recent(2000), 0.5) : probe ? quantile(probe.recent(), 0.5) : null;
+    const d = ctx.state.get('during') as During | undefined;
+    const live = probe?.running ? quantile(probe.recent(2000), 0.5) : null;
+    const value = live ?? d?.p50 ?? baseline;
     out.push({
       label: 'host: start a process',
-      value: Number((during ?? baseline).toFixed(2)),
+      value: Number(value.toFixed(2)),
       max: Number((SLOWDOWN * baseline + SLACK_MS).toFixed(2)),
       unit: ' ms',
       note:
-        during === null
-          ? 'median without a bomb'
-          : `median ${probe?.running ? 'of the last 2 s' : 'while the bomb ran'}; ${ms(baseline)} just before the bomb`,
+        live !== null
+          ? `median of the last 2 s, the bomb running; ${ms(baseline)} before`
+          : d
+            ? `median of ${d.started} while the bomb ran: ${ratioText(d, baseline)}; the bar ends at the check's ${SLOWDOWN}× + ${SLACK_MS} ms`
+            : 'median without a bomb',
     });
   }
   return {
@@ -141,6 +187,38 @@ function bombProcesses(name: string): number {
   return snapshot().processes.filter((p) => p.sandbox === name).length;
 }
 
+/** The kernel's cgroup version, for the question whose answer depends on it (v1 if unreadable). */
+function cgroupVersion(): 1 | 2 {
+  try {
+    return cgroups().version;
+  } catch {
+    return 1;
+  }
+}
+
+/**
+ * How to end the bomb, asked for this host's kernel: v2 has cgroup.kill (Linux 5.14+), one write;
+ * v1 has no such file, and killing one by one races the forks, so the freezer comes first.
+ */
+export function killPrediction(version: 1 | 2): Prediction {
+  if (version === 2) {
+    return {
+      question: 'This host runs cgroup v2. 64 processes fork as fast as they can. What is the least it takes to end every one of them?',
+      choices: ['one write to a file of their cgroup', 'a SIGKILL per process, faster than they fork', 'a reboot'],
+      answer: 0,
+      explanation:
+        'The cgroup knows every member: writing 1 to cgroup.kill (Linux 5.14+) makes the kernel send SIGKILL to every process in it, and a fork that races the kill is killed too. One by one, you race the forks: each kill frees a PID that another copy takes.',
+    };
+  }
+  return {
+    question: 'This host runs cgroup v1, which has no cgroup.kill. 64 processes fork as fast as they can. How do you end every one of them?',
+    choices: ['freeze the group, SIGKILL each process, then thaw it', 'a SIGKILL per process, faster than they fork', 'a reboot'],
+    answer: 0,
+    explanation:
+      'The freezer stops every member at once (freezer.state FROZEN), and a frozen process cannot fork; then each one gets SIGKILL, and thawing lets them die. Without the freeze, each kill frees a PID that another copy takes at once.',
+  };
+}
+
 export const lesson: Lesson = {
   id: 'fork-bomb',
   title: 'A fork bomb, contained',
@@ -154,10 +232,10 @@ export const lesson: Lesson = {
   steps: [
     {
       id: 'contain',
-      title: 'A cgroup that counts processes',
+      title: 'The container, before the bomb',
       prediction: {
         question: 'The sandbox gets pids.max = 64. What does the kernel count against that limit?',
-        choices: ['every process and thread in the cgroup, its PID 1 included', 'only processes started after the limit was set', 'forks per second'],
+        choices: ['every process and thread in the cgroup', 'only processes started after the limit was set', 'forks per second'],
         answer: 0,
         explanation:
           'pids.current is the number of tasks (processes and threads) in the cgroup right now; a fork or clone that would take it past pids.max fails. The sandbox starts with one: sandbox-init, its PID 1.',
@@ -188,21 +266,27 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'pids.max and pids.current live in the sandbox\'s cgroup of the pids controller. A limit only applies to the cgroup it is written in (and the cgroups below it).',
+      hint: 'pids.max and pids.current live in the sandbox\'s cgroup of the pids controller. What is in that cgroup before anything is started inside?',
     },
     {
       id: 'detonate',
       title: 'Detonate',
       prediction: {
-        question: "`perl -e 'while (1) { fork() }'` starts inside: every copy forks forever. What happens when the sandbox holds 64 processes?",
-        choices: [
-          'fork() fails with EAGAIN inside the sandbox, and the host carries on',
-          'the kernel kills the sandbox',
-          'the host runs out of processes and freezes',
-        ],
-        answer: 0,
+        question: "`perl -e 'while (1) { fork() }'` starts inside, with pids.max = 64: every copy forks forever. While it runs, how many tasks will pids.current show?",
+        choices: [],
+        answer: PIDS_MAX,
+        number: {
+          unit: 'tasks',
+          min: 0,
+          max: 1_000_000,
+          tolerance: 0.5,
+          measured: (ctx) => {
+            const s = ctx.get('bomb');
+            return { probe: s ? `cat ${fileOf(s, 'pids.current')}` : '(no sandbox)', value: s?.usage()?.pidsCurrent ?? NaN };
+          },
+        },
         explanation:
-          'The kernel refuses the 65th fork with EAGAIN and counts the refusal in pids.events. The bomb keeps trying, so the sandbox stays full, but it cannot take one more PID from the host, and with its own CPU it cannot take the others.',
+          'Exactly pids.max: sandbox-init and 63 copies of the bomb. The kernel refuses the 65th fork with EAGAIN and counts the refusal in pids.events. The bomb keeps trying, so the sandbox stays full, but it cannot take one more PID from the host, and with its own CPU it cannot take the others.',
       },
       action: async (ctx) => {
         const s = ctx.get('bomb');
@@ -219,9 +303,11 @@ export const lesson: Lesson = {
         ctx.defer(() => probe.stop());
         await sleep(2000);
         await probe.stop();
+        const d = await measureDuring(ctx, s);
         const u = s.usage();
         ctx.log({
-          note: `pids.current ${u?.pidsCurrent} of ${u?.pidsMax}; ${u?.pidsRefused} forks refused so far; starting /bin/true on the host took ${ms(quantile(probe.recent(), 0.5))} (median of ${probe.recent().length} while the bomb ran)`,
+          command: `${probeCommand()} (${PROBE_RUNS} runs)`,
+          note: `while the bomb ran (pids.current ${u?.pidsCurrent} of ${u?.pidsMax}, ${u?.pidsRefused} forks refused so far): ${d.started} of ${d.runs} started, median ${ratioText(d, ctx.state.get('baseline') as number | undefined)}`,
         });
       },
       view,
@@ -259,41 +345,33 @@ export const lesson: Lesson = {
           },
         },
         {
-          label: `while the bomb runs, the host still starts every process it tries, and quickly (at most ${SLOWDOWN}× the time before)`,
+          label: `while the bomb runs, the host still starts every process it tries, and quickly (at most ${SLOWDOWN}× the time before, + ${SLACK_MS} ms)`,
           run: async (ctx) => {
             const s = ctx.get('bomb');
             if (!s) return noSandbox('bomb');
             const baseline = ctx.state.get('baseline') as number | undefined;
+            // The action's figure, if the bomb still fills the sandbox and it is recent: the one the
+            // log and the gauge show. Else a measurement of the check's own (the view shows it).
             const u = s.usage();
-            const full = u?.pidsCurrent === u?.pidsMax;
-            const times = await measureSpawnLatency(PROBE_RUNS);
-            const p50 = quantile(times, 0.5);
+            const fullNow = u?.pidsCurrent === u?.pidsMax;
+            const had = ctx.state.get('during') as During | undefined;
+            const d = had && had.full && fullNow && Date.now() - had.at <= REUSE_MS ? had : await measureDuring(ctx, s);
             const bound = baseline === undefined ? null : SLOWDOWN * baseline + SLACK_MS;
             return verdict(
               `${probeCommand()} (${PROBE_RUNS} runs) while pids.current = pids.max`,
-              `bomb running; ${PROBE_RUNS} of ${PROBE_RUNS} started; median ≤ ${ms(bound)} (${SLOWDOWN} × ${ms(baseline)} + ${SLACK_MS} ms)`,
-              `${full ? 'bomb running' : `bomb not running (pids.current ${u?.pidsCurrent})`}; ${times.length} of ${PROBE_RUNS} started; median ${ms(p50)}`,
-              full && bound !== null && p50 !== null && times.length === PROBE_RUNS && p50 <= bound,
+              `bomb running; ${PROBE_RUNS} of ${PROBE_RUNS} started; median ≤ ${ms(bound)} (${SLOWDOWN} × ${ms(baseline)} + ${SLACK_MS} ms): ${SLACK_WHY}`,
+              `${d.full ? 'bomb running' : `bomb not running (pids.current ${u?.pidsCurrent})`}; ${d.started} of ${d.runs} started; median ${ratioText(d, baseline)}`,
+              d.full && bound !== null && d.p50 !== null && d.started === d.runs && d.p50 <= bound,
             );
           },
         },
       ],
-      hint: 'pids.events counts the forks refused because of pids.max ("max N"). The host is safe because the bomb cannot take more PIDs than its limit, nor more CPU than its cpuset.',
+      hint: 'Which file of the pids controller holds the ceiling, and what happens to a fork that would go past it? pids.events counts the forks refused ("max N").',
     },
     {
       id: 'one-kill',
-      title: 'One kill ends it all',
-      prediction: {
-        question: '64 processes fork as fast as they can. How do you stop every one of them?',
-        choices: [
-          'one write to a cgroup file: the kernel ends the whole group',
-          'kill them one by one, faster than they fork',
-          'only a reboot stops a fork bomb',
-        ],
-        answer: 0,
-        explanation:
-          'The cgroup knows every member. On v2, writing 1 to cgroup.kill kills them all at once; on v1 the freezer stops them all (a frozen process cannot fork), then each gets SIGKILL and the group is thawed to let them die.',
-      },
+      title: 'Ending the bomb',
+      prediction: killPrediction(cgroupVersion()),
       action: async (ctx) => {
         let bomb = ctx.state.get('bomb') as ForkBomb | undefined;
         if (!bomb?.active) {
@@ -314,6 +392,15 @@ export const lesson: Lesson = {
               },
         );
         ctx.log({ note: `${report.killed} processes of sandbox ${name} ended in ${report.ms.toFixed(1)} ms (${report.method}); ${report.left} left in cgroup.procs` });
+        // A killed process leaves cgroup.procs at once but counts in pids.current until its parent
+        // has reaped it: wait for that, so the gauge, this log and the check read the same count.
+        const t0 = performance.now();
+        const current = await settle(() => bomb.sandbox.usage()?.pidsCurrent ?? null, (n) => n === 0, 10_000);
+        ctx.log({
+          command: `cat ${fileOf(bomb.sandbox, 'pids.current')}`,
+          output: String(current ?? '(unreadable)'),
+          note: `pids.current ${current ?? '(unreadable)'} ${(performance.now() - t0).toFixed(0)} ms after the kill: a killed process counts until its parent has collected it`,
+        });
       },
       view,
       checks: [
@@ -347,8 +434,9 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'On v2, cgroup.kill (Linux 5.14+) sends SIGKILL to every process in the group, however fast it forks. On v1, freezer.state = FROZEN stops the whole group first.',
-      takeaway: 'pids.max keeps a fork bomb from taking the host\'s process table, a cpuset keeps it off the other CPUs, and the cgroup lets one write end it: three of the things that make a container a container.',
+      hint: 'List the sandbox\'s cgroup directories (ls): which file acts on every member at once? On cgroup v1, look in the freezer hierarchy.',
+      takeaway:
+        'pids.max keeps a fork bomb from taking the host\'s process table, a cpuset keeps it off the other CPUs, and the cgroup lets the kernel end every member at once (one write to cgroup.kill on v2; freeze, kill each, thaw on v1): three of the things that make a container a container.',
     },
     ...CHALLENGES,
   ],

@@ -64,7 +64,10 @@ function sampleMountDiff(ctx: LessonContext, key: string): TableView {
   const points = [...new Set([...host, ...inside].map((m) => m.mountPoint))].sort();
   const what = (m: MountInfo | null) => (m ? `${m.dev} ${m.root} ${m.fstype} ${m.source}` : '');
   const short = (p: string) => (ws && p.startsWith(ws) ? `WS${p.slice(ws.length)}` : p);
-  const cell = (m: MountInfo | null, withProp: boolean) => (m ? `${m.fstype} ${m.source}${withProp ? ` ${propagationOf(m)}` : ''}` : '—');
+  // Under WS the propagation is what the steps are about: it comes first, short (shared:N,
+  // master:N, private), then the source that names who mounted it (every WS mount is a tmpfs).
+  const cell = (m: MountInfo | null, inWs: boolean) =>
+    !m ? '—' : inWs ? `${propagationOf(m)} ${m.source}${m.fstype === 'tmpfs' ? '' : ` (${m.fstype})`}` : `${m.fstype} ${m.source}`;
   const rows: string[][] = [];
   const highlight: number[] = [];
   let same = 0;
@@ -89,9 +92,9 @@ function sampleMountDiff(ctx: LessonContext, key: string): TableView {
     rows,
     highlight,
     caption:
-      `${same} other mount points are the same on both sides (copied when the namespace was made)` +
-      (ws ? `; WS = ${ws}` : '') +
-      '; from /proc/self/mountinfo and /proc/PID/mountinfo',
+      (ws ? 'under WS: propagation (shared:N in peer group N, master:N slave of N), then source; ' : '') +
+      `${same} other mount points are the same on both sides` +
+      (ws ? `; WS = ${ws}` : ''),
   };
 }
 
@@ -170,10 +173,10 @@ export const lesson: Lesson = {
   steps: [
     {
       id: 'inside-mount',
-      title: 'A mount made inside stays inside',
+      title: 'A mount made inside a sandbox',
       prediction: {
         question: 'Sandbox a has its own mount namespace. It mounts a tmpfs on WS/inside and writes a note there. What does the host find in WS/inside?',
-        choices: ['the tmpfs, with the note', 'an empty directory: the mount exists only in a\'s namespace', 'an error: the directory is busy'],
+        choices: ['the tmpfs, with the note', 'an empty directory', 'an error (EBUSY)'],
         answer: 1,
         explanation:
           "A mount namespace is a private copy of the mount table. a's mount is an entry in a's copy only: the host's table never had it, so on the host WS/inside is still the plain, empty directory underneath.",
@@ -226,21 +229,17 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: "Compare /proc/self/mountinfo (the host's table) with /proc/PID/mountinfo (the sandbox's): each mount namespace has its own list, and mount(2) adds to the caller's.",
+      hint: "Compare /proc/self/mountinfo (the host's table) with /proc/PID/mountinfo (the sandbox's): which of the two lists WS/inside?",
     },
     {
       id: 'host-mount',
-      title: 'And a mount made outside stays outside',
+      title: 'A mount made on the host, afterwards',
       prediction: {
         question: 'Now the host mounts a tmpfs on WS/outside, after sandbox a was made. Does a see it?',
-        choices: [
-          'yes: a sees whatever the host mounts',
-          'no: a got a copy of the table when it was made, and its mounts are private',
-          'only after a remounts /',
-        ],
+        choices: ['yes', 'no', 'only after a remounts /'],
         answer: 1,
         explanation:
-          'sandbox made / rprivate in its new namespace before anything else, so no mount event crosses in either direction. Without that step, propagation (next steps) could carry mounts between the two.',
+          'a got a copy of the host\'s table when it was made, and from then on each side changes only its own copy. sandbox also made / rprivate in the new namespace before anything else, so no mount event crosses in either direction. Without that step, propagation (next steps) could carry mounts between the two.',
       },
       action: async (ctx) => {
         const ws = ctx.getWorkspace('files');
@@ -287,11 +286,11 @@ export const lesson: Lesson = {
       title: 'Shared subtrees: peer groups across namespaces',
       prediction: {
         question:
-          'The host makes WS/shared a shared mount (`mount --make-shared`). Then sandbox b gets a new mount namespace. What does b\'s copy of WS/shared show in mountinfo?',
-        choices: ["the same shared:N as the host's mount: the copy joins its peer group", 'nothing: every copy starts private', "master:N: copies are always slaves"],
+          "The host makes WS/shared a shared mount (`mount --make-shared`). Then sandbox b gets a new mount namespace, with / made rshared. What does b's copy of WS/shared show in mountinfo?",
+        choices: ["shared:N, with the host's N", 'no tag (private)', 'master:N', "shared:M, a new group M"],
         answer: 0,
         explanation:
-          'Copying a mount namespace copies each shared mount into the same peer group. From then on, a mount or unmount under any member happens under every member, in whichever namespace it is. b then changes its own copies: `--make-slave` keeps receiving from the group but stops sending; `--make-private` leaves it.',
+          'Copying a mount namespace copies each shared mount into the same peer group: the copy joins the group, with the same N (making it rshared in b changes nothing for a mount that is shared already; a private one, like WS/outside, would get a new group of its own). From then on, a mount or unmount under any member happens under every member, in whichever namespace it is. b then changes its own copies: `--make-slave` keeps receiving from the group but stops sending; `--make-private` leaves it.',
       },
       action: async (ctx) => {
         const ws = ctx.getWorkspace('files');
@@ -355,14 +354,14 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'The optional fields of /proc/PID/mountinfo say it: shared:N = member of peer group N; master:N = slave of group N; none = private.',
+      hint: "Find the WS/shared line in the host's /proc/self/mountinfo and in b's /proc/PID/mountinfo, and compare their optional fields (before the ' - ').",
     },
     {
       id: 'host-to-sandbox',
       title: 'Propagation from the host into b',
       prediction: {
         question: 'The host mounts a tmpfs inside each of WS/shared, WS/slave and WS/private. Which of them appear in sandbox b?',
-        choices: ['all three', 'shared and slave: both receive from the host\'s peer group', 'only shared', 'none'],
+        choices: ['all three', 'shared and slave', 'only shared', 'none'],
         answer: 1,
         explanation: "A mount under a member of a peer group is repeated under every member and every slave of it. b's private copy has left the group, so it gets nothing.",
       },
@@ -390,17 +389,17 @@ export const lesson: Lesson = {
           );
         },
       })),
-      hint: 'Look for from-host in /proc/PID/mountinfo of b: the kernel made those mounts in b\'s namespace itself, because b\'s copies were in (or slaves of) the host\'s peer groups.',
+      hint: "grep from-host in b's /proc/PID/mountinfo, and look at the tag each of the three directories had in b after the step before.",
     },
     {
       id: 'sandbox-to-host',
       title: 'Propagation from b to the host',
       prediction: {
         question: 'Now b mounts a tmpfs inside each of its three copies. Which appear on the host?',
-        choices: ['all three', 'shared and slave', 'only shared: a slave receives but never sends', 'none'],
+        choices: ['all three', 'shared and slave', 'only shared', 'none'],
         answer: 2,
         explanation:
-          "Only b's shared copy is still a peer of the host's mount, so only its mount travels back. This is why sandbox makes / rprivate (or rslave) before mounting anything: under shared propagation a container's mounts would appear on the host.",
+          "Only b's shared copy is still a peer of the host's mount, so only its mount travels back: a slave receives but never sends, a private mount neither sends nor receives. This is why sandbox makes / rprivate (or rslave) before mounting anything: under shared propagation a container's mounts would appear on the host.",
       },
       action: async (ctx) => {
         const ws = wsPath(ctx);
@@ -429,14 +428,14 @@ export const lesson: Lesson = {
           );
         },
       })),
-      hint: 'A slave mount receives mount events from its master group but sends none back; a private one does neither. Only members of a peer group send.',
+      hint: "grep from-b in the host's /proc/self/mountinfo; then recall, for each tag, which way mount events flow.",
     },
     {
       id: 'stale-proc',
       title: 'A new PID namespace with the old /proc',
       prediction: {
         question: "Sandbox c gets a new PID namespace but no mount namespace, so its /proc is the host's. What does `ps -e` inside c list?",
-        choices: ["only c's own processes", "every process on the host: ps reads /proc, and this /proc shows the host's PID namespace", 'nothing: /proc is empty'],
+        choices: ["only c's own processes", "every process of the host", 'nothing'],
         answer: 1,
         explanation:
           "A proc filesystem shows the PID namespace it was mounted from, not the one of whoever reads it. c's processes are numbered from 1, but the /proc they read was mounted by the host: it lists the host's processes under their host PIDs, and even /proc/self names a host PID.",
@@ -489,14 +488,14 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'proc shows the PID namespace of the process that mounted it. A PID namespace therefore needs a mount namespace too, and a proc mounted from inside it.',
+      hint: "Where does c's /proc come from? Compare c's /proc/PID/ns/mnt with the host's, and count the entries of /proc as c reads it.",
     },
     {
       id: 'fresh-proc',
       title: 'A fresh /proc for the new PID namespace',
       prediction: {
         question: 'Sandbox d gets a PID namespace and a mount namespace, and mounts a new proc on /proc from inside. What does `ps -e` list now?',
-        choices: ["only d's own processes", "the host's processes", 'nothing: the new /proc is empty'],
+        choices: ["only d's own processes", "the host's processes", 'nothing'],
         answer: 0,
         explanation:
           "The new proc instance belongs to d's PID namespace: it lists only d's processes, numbered as d numbers them. Because it is mounted in d's own mount namespace, the host's /proc is untouched. This is what `unshare --pid --fork --mount-proc` does.",
@@ -549,7 +548,7 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'In the explain output of d: `mount -t proc proc /proc`, made after `mount --make-rprivate /`, so that it stays in d\'s namespace.',
+      hint: 'The explain output of d lists every mount made for it: find the one on /proc, and ask from which PID namespace it was made.',
       takeaway: 'Each mount namespace has its own mount table; propagation decides which mount events cross between them; and /proc must come from inside the PID namespace it should show.',
     },
     {

@@ -1,5 +1,5 @@
 /**
- * net-namespaces: a new network namespace has only lo, and it is down; a veth pair joins two
+ * net-namespaces: a new network namespace has one interface, lo, and it is down; a veth pair joins two
  * sandboxes; addresses from a private range; one pings the other; the host's interfaces and
  * routes never change; deleting one namespace deletes the pair. Read from /proc/PID/net/* (the
  * network namespace of that process) and `ip` run inside.
@@ -56,6 +56,11 @@ function icmp(pid: number): Record<string, number> | null {
   }
 }
 
+/** How many interfaces the host's network namespace has (/proc/self/net/dev), for the question. */
+function hostLinkCount(): number {
+  return netLinks('self')?.length ?? 0;
+}
+
 function names(ctx: LessonContext): [string, string] | null {
   return (ctx.state.get('veths') as [string, string] | undefined) ?? null;
 }
@@ -84,13 +89,19 @@ function brief(pid: number | 'self'): { name: string; state: string; addrs: stri
   }
 }
 
+/**
+ * One group of rows per network namespace: its name on the first row and its inode on the second
+ * (a namespace with one interface gets a second row for it), so that the table keeps four short
+ * columns and the addresses, what the steps are about, have the room.
+ */
 function sampleLinks(ctx: LessonContext): TableView {
   const rows: string[][] = [];
   const add = (who: string, pid: number | 'self') => {
-    const ns = pid === 'self' ? nsLink('self', 'net') : readlinkOr(`/proc/${pid}/ns/net`);
+    const ns = (pid === 'self' ? nsLink('self', 'net') : readlinkOr(`/proc/${pid}/ns/net`)) ?? '';
     const ls = brief(pid);
-    if (!ls.length) rows.push([who, ns ?? '', '(none)', '', '']);
-    ls.forEach((l, i) => rows.push([i === 0 ? who : '', i === 0 ? (ns ?? '') : '', l.name, l.state, l.addrs]));
+    const first = ls.length ? ls : [{ name: '(none)', state: '', addrs: '' }];
+    first.forEach((l, i) => rows.push([i === 0 ? who : i === 1 ? ns : '', l.name, l.state, l.addrs]));
+    if (first.length === 1) rows.push([ns, '', '', '']);
   };
   add('host', 'self');
   for (const key of ['a', 'b']) {
@@ -99,7 +110,7 @@ function sampleLinks(ctx: LessonContext): TableView {
   }
   return {
     kind: 'table',
-    columns: ['namespace', 'net ns', 'interface', 'state', 'IPv4'],
+    columns: ['namespace', 'interface', 'state', 'IPv4'],
     rows,
     caption: 'ip -br link / ip -br -4 addr, run in each network namespace (nsenter --net=/proc/PID/ns/net)',
   };
@@ -130,7 +141,7 @@ async function ipIn(ctx: LessonContext, key: string, args: string[]): Promise<st
 export const lesson: Lesson = {
   id: 'net-namespaces',
   title: 'Network namespaces',
-  summary: 'only lo, a veth pair between two sandboxes, a ping across it, and a host network that never changes',
+  summary: 'a brand-new network stack, a veth pair between two sandboxes, a ping across it, and a host network that never changes',
   requires: [
     { kind: 'command', name: 'ip' },
     { kind: 'command', name: 'nsenter' },
@@ -138,13 +149,26 @@ export const lesson: Lesson = {
   steps: [
     {
       id: 'only-lo',
-      title: 'A new network namespace: only lo, and it is down',
+      title: 'A brand-new network namespace',
       prediction: {
-        question: 'Sandbox a gets a new network namespace. Which interfaces does `ip link` list inside?',
-        choices: ["the host's (lo, eth0…)", 'only lo, and it is down', 'none at all'],
+        // A getter: the host's count is read when the question is shown, not when the lesson loads.
+        get question() {
+          return `Sandbox a gets a new network namespace. How many interfaces will \`ip link\` list inside? (The host's lists ${hostLinkCount()}.)`;
+        },
+        choices: [],
         answer: 1,
+        number: {
+          unit: 'interfaces',
+          min: 0,
+          max: 100,
+          tolerance: 0.5,
+          measured: (ctx) => {
+            const a = ctx.get('a');
+            return { probe: a ? `tail -n +3 /proc/${a.pid}/net/dev | wc -l` : 'tail -n +3 /proc/PID/net/dev | wc -l', value: a ? (netLinks(a.pid)?.length ?? 0) : 0 };
+          },
+        },
         explanation:
-          "A network namespace is a whole network stack of its own: interfaces, addresses, routes, firewall, sockets. A new one has a loopback interface and nothing else, and even lo starts down. The host's interfaces stay in the host's namespace.",
+          "A network namespace is a whole network stack of its own: interfaces, addresses, routes, firewall, sockets. A new one has a loopback interface, lo, and nothing else, and even lo starts down: no address answers, not even 127.0.0.1, until it is brought up. The host's interfaces stay in the host's namespace.",
       },
       action: async (ctx) => {
         const a = await ctx.sandbox('a', { ...SANDBOX, namespaces: [...SANDBOX.namespaces] });
@@ -190,7 +214,7 @@ export const lesson: Lesson = {
       prediction: {
         question:
           'A veth pair is created on the host (`ip link add A type veth peer name B`), then A is moved into a and B into b. Which interfaces does the host have afterwards?',
-        choices: ['its own plus both ends', 'its own, unchanged: both ends moved away', 'its own plus one end'],
+        choices: ['its own plus both ends', 'its own, as before', 'its own plus one end'],
         answer: 1,
         explanation:
           'An interface belongs to exactly one network namespace at a time, and `ip link set X netns PID` moves it. A veth pair is a virtual cable: a packet sent into one end comes out of the other, whichever namespaces the two ends are in.',
@@ -323,14 +347,14 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: `The two ends are now a tiny network, ${NET}, that exists only between a and b.`,
+      hint: 'Each network namespace has its routing table in /proc/PID/net/route (`ip route` run inside it): compare a\'s with the host\'s /proc/self/net/route.',
     },
     {
       id: 'ping',
-      title: 'a pings b',
+      title: 'A ping across the pair',
       prediction: {
         question: `a pings ${ADDR.b}. Which network stack answers?`,
-        choices: ["the host's, through eth0", "b's: the packets cross the veth pair from a's namespace into b's", 'none: namespaces cannot talk to each other'],
+        choices: ["the host's", "b's", "a's own, through its lo", 'none'],
         answer: 1,
         explanation:
           "a's kernel stack sends the echo request out of A; it comes out of B in b's namespace, whose stack answers. The counters prove it: each namespace counts its own ICMP traffic.",
@@ -370,10 +394,10 @@ export const lesson: Lesson = {
     },
     {
       id: 'teardown',
-      title: 'One namespace goes, the pair goes with it',
+      title: 'Sandbox a is destroyed',
       prediction: {
         question: "Sandbox a is destroyed: its processes end and its /run/netns name is removed, so its network namespace is freed. What happens to b's end of the pair?",
-        choices: ['it stays in b, with no peer', 'it disappears too: one end of a veth cannot exist without the other', 'it moves back to the host'],
+        choices: ['it stays in b, with no peer', 'it disappears', 'it moves back to the host'],
         answer: 1,
         explanation:
           "Freeing a network namespace deletes its interfaces; deleting one end of a veth pair deletes the other. Physical interfaces would be moved back to the host instead, but a veth is virtual: nothing is left anywhere, and the host's network is as it was.",
@@ -418,7 +442,7 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'destroy() removed a\'s /run/netns bind mount and killed its processes: nothing held the namespace any more, so the kernel freed it and its interfaces.',
+      hint: 'Read b\'s /proc/PID/net/dev, and the host\'s /proc/self/net/dev; a network namespace lives while a process is in it or a /run/netns bind mount holds it.',
       takeaway: 'A network namespace is a complete network stack of its own. Containers get their network from veth pairs (usually plugged into a bridge on the host) and addresses inside, while the host\'s interfaces and routes stay untouched.',
     },
     ...challengeSteps,

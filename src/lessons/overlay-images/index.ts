@@ -18,6 +18,9 @@ import type { Lesson, TableView, View } from '../types.js';
 
 const MOTD = { base: 'welcome (from the base layer)', app: 'welcome (from the app layer)' };
 const C1_LINE = 'changed inside c1';
+const C3_LINE = 'changed inside c3';
+/** The base layer's /etc/issue before and after step 6 changes it in place (same length: see there). */
+const ISSUE = { v1: 'tiny base layer, version 1', v2: 'tiny base layer, version 2' };
 const CONTAINER = { namespaces: ['pid', 'mount', 'uts'] as ('pid' | 'mount' | 'uts')[], init: true };
 
 function ws(ctx: LessonContext): string | null {
@@ -173,6 +176,11 @@ function cOverlay(ctx: LessonContext): { lower: string[]; upper: string } | null
   }
 }
 
+/** A device number as major:minor (decimal), as stat's %Hd:%Ld and /proc/PID/maps (in hex) show it. */
+function devName(dev: number): string {
+  return `${Math.floor(dev / 256) & 0xfff}:${(dev & 0xff) | ((Math.floor(dev / 4096) & ~0xff) >>> 0)}`;
+}
+
 const sameList = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 export const lesson: Lesson = {
@@ -190,6 +198,7 @@ export const lesson: Lesson = {
         ctx.explain(base.steps);
         w.writeFile('layers/base/etc/os-release', 'NAME="tiny base layer"\n');
         w.writeFile('layers/base/etc/motd', `${MOTD.base}\n`);
+        w.writeFile('layers/base/etc/issue', `${ISSUE.v1}\n`);
         w.writeFile('layers/app/app/hello.txt', 'hello from the app layer\n');
         w.writeFile('layers/app/etc/motd', `${MOTD.app}\n`);
         ctx.log({ command: `echo … > layers/base/etc/{os-release,motd}; echo … > layers/app/{app/hello.txt,etc/motd}`, note: 'the base layer is a tiny root filesystem; the app layer adds a file and replaces /etc/motd' });
@@ -223,10 +232,10 @@ export const lesson: Lesson = {
       title: 'Stacking the layers: an overlay as the container\'s root',
       prediction: {
         question: 'Both layers have /etc/motd. Container c1 runs on an overlay with lowerdir=app:base. Which /etc/motd does it see?',
-        choices: ["the base layer's", "the app layer's: a higher layer hides the same path below it", 'both, one after the other'],
+        choices: ["the base layer's", "the app layer's", 'both, one after the other'],
         answer: 1,
         explanation:
-          'overlayfs merges directories and, for a file that exists in several layers, shows the topmost one. lowerdir lists layers top first, so app wins for /etc/motd and base supplies everything app does not have.',
+          'overlayfs merges directories and, for a file that exists in several layers, shows the topmost one: a higher layer hides the same path below it. lowerdir lists layers top first, so app wins for /etc/motd and base supplies everything app does not have.',
       },
       action: async (ctx) => {
         await container(ctx, 'c1', ['app', 'base']);
@@ -256,22 +265,25 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'mount -t overlay overlay -o lowerdir=TOP:…:BOTTOM,upperdir=U,workdir=W MERGED: the lower layers are read-only, U takes every change, W is overlayfs\'s scratch space on the same filesystem as U.',
+      hint: "cat /proc/PID/root/etc/motd reads the file as c1 sees it; cat each layer's etc/motd on the host to tell them apart.",
     },
     {
       id: 'copy-on-write',
-      title: 'Copy-on-write: a change goes to the upper directory',
+      title: 'Changing a file of a lower layer',
       prediction: {
         question: 'c1 appends a line to /etc/motd, a file that comes from the app layer. Where does the changed file end up?',
-        choices: ['in the app layer: it is modified in place', "in c1's upper directory: the file is copied up first, the layer stays as it was", 'nowhere: image files are read-only'],
+        choices: ['in the app layer, changed in place', "in c1's upper directory", 'nowhere, the write fails with EROFS'],
         answer: 1,
         explanation:
-          "overlayfs never writes to a lower layer. The first write to a lower file copies it up into the upper directory, and from then on the upper copy hides the lower one. That is why many containers can share one image: every change lives in each container's own upper directory.",
+          "overlayfs never writes to a lower layer. The first write to a lower file copies it up into the upper directory (copy-on-write), and from then on the upper copy hides the lower one. That is why many containers can share one image: every change lives in each container's own upper directory.",
       },
       action: async (ctx) => {
         await ctx.exec('c1', ['sh', '-c', `echo "${C1_LINE}" >> /etc/motd && echo "a new file" > /root/notes.txt && cat /etc/motd`]);
         const w = ws(ctx);
-        if (w) await ctx.host(['find', `${w}/c1/upper`, '-type', 'f']);
+        if (w) {
+          await ctx.host(['find', `${w}/c1/upper`, `${w}/layers/app`, '-type', 'f']);
+          await ctx.host(['cat', `${w}/layers/app/etc/motd`]);
+        }
       },
       view: layersView,
       checks: [
@@ -295,14 +307,14 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'Look in c1/upper on the host: only what c1 changed or created is there, at the same paths.',
+      hint: "The live view lists what each of c1's layers holds; on the host, find -type f lists a layer's files and cat shows a copy's contents.",
     },
     {
       id: 'whiteout',
-      title: 'Deleting a file of a lower layer: a whiteout',
+      title: 'Deleting a file of a lower layer',
       prediction: {
         question: 'c1 deletes /etc/os-release, which comes from the base layer. What does overlayfs do?',
-        choices: ['it deletes the file from the base layer', 'it puts a whiteout in the upper directory: a character device 0/0 that hides the file', 'nothing: rm fails with EROFS'],
+        choices: ['it deletes the file from the base layer', "it leaves a marker in c1's upper directory", 'rm fails with EROFS'],
         answer: 1,
         explanation:
           'A lower layer is never changed, so a deletion has to be recorded above it. overlayfs writes a whiteout, a character device with device number 0/0, under the same name in the upper directory. In the merged view that name is gone; in the layer below it is still there.',
@@ -342,14 +354,14 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'ls -l shows a whiteout as "c--------- … 0, 0": a character device no one can open, used only as a marker.',
+      hint: 'ls -l on the host: the first letter of each line is the file type, and a device shows its major, minor numbers where the size would be.',
     },
     {
       id: 'commit',
       title: 'Commit: the upper directory becomes a layer',
       prediction: {
         question: "c1's upper directory is copied as a new layer, and container c2 starts on c1-commit:app:base. Does c2 have /etc/os-release?",
-        choices: ['yes: the base layer has it', 'no: the whiteout in the committed layer hides it', 'only while c1 is running'],
+        choices: ['yes, from the base layer', 'no', 'only while c1 is running'],
         answer: 1,
         explanation:
           'Whiteouts in a lower layer work just like in the upper one. The committed layer carries c1\'s changes, the new motd and the deletion, and any container built on it starts with them. This is what `docker commit` does, and every `RUN` line of a Dockerfile makes a layer the same way.',
@@ -392,25 +404,48 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'A committed layer is the upper directory, frozen: regular files for what changed, whiteouts for what was deleted.',
+      hint: "find layers/c1-commit ! -type d lists what the new layer holds; ls /proc/PID/root/etc shows what c2 sees.",
     },
     {
       id: 'shared-lower',
       title: 'Two containers, one base layer',
       prediction: {
-        question: 'Container c3 starts on app:base, next to c2. Both use the base layer. How many copies of /bin/sh are there?',
-        choices: ['one per container', 'one: both overlays read the same file in layers/base', 'none until a container runs it'],
+        question: `c3 appends a line to its /etc/issue, a file of the base layer; c2 only reads its own. Then the host changes layers/base/etc/issue in place: "version 1" becomes "version 2". Which containers see "version 2" in their /etc/issue?`,
+        choices: ['c2 and c3', 'c2 only', 'c3 only', 'neither'],
         answer: 1,
         explanation:
-          "A lower layer is shared, read-only, by every overlay that lists it: the file exists once on disk and once in the page cache. Writes never reach it, so c3's changes stay in c3's upper directory and c2 never sees them.",
+          "c2 has no /etc/issue of its own: its overlay reads the base layer's file itself, so a change to that one file shows in c2, as it would in every container on this image that has not written to it. When c3 wrote to its /etc/issue, overlayfs copied the file up into c3/upper first; from then on c3 reads its own copy, and the base layer's file is hidden from it. " +
+          "stat cannot tell these apart. Through a container it reports the overlay's own device (one per mount) and, because all the layers here lie on one filesystem, the lower file's inode number: overlayfs passes it through, and keeps it after a copy-up (the copy records its origin), so that a file's number does not change when it is written. With layers on several filesystems, the xino option adds the number of the layer's filesystem in the high bits. Equal inode numbers on different devices prove nothing by themselves; a change to the one file does. " +
+          "(overlayfs calls changing a layer under a mounted overlay undefined: the lesson does it only as this test. Image layers are never written.)",
       },
       action: async (ctx) => {
-        await container(ctx, 'c3', ['app', 'base']);
-        await ctx.exec('c3', ['sh', '-c', 'echo "only c3 wrote this" > /root/c3-was-here; ls /root']);
-        await ctx.exec('c2', ['ls', '/root']);
         const w = ws(ctx);
+        if (!w) throw new Error('the image layers from step 1 are missing');
+        await container(ctx, 'c3', ['app', 'base']);
+        await ctx.exec('c3', ['sh', '-c', `echo "only c3 wrote this" > /root/c3-was-here; echo "${C3_LINE}" >> /etc/issue; cat /etc/issue`]);
+        await ctx.exec('c2', ['cat', '/etc/issue']);
         const [c2, c3] = [ctx.get('c2'), ctx.get('c3')];
-        if (w && c2 && c3) await ctx.host(['stat', '-L', '-c', '%d:%i %n', `${w}/layers/base/bin/sh`, `/proc/${c2.pid}/root/bin/sh`, `/proc/${c3.pid}/root/bin/sh`]);
+        if (!c2 || !c3) return;
+        const lower = `${w}/layers/base/etc/issue`;
+        await ctx.host(['stat', '-c', '%Hd:%Ld %i %n', lower, `/proc/${c2.pid}/root/etc/issue`, `/proc/${c3.pid}/root/etc/issue`, `${w}/c3/upper/etc/issue`]);
+        ctx.log({ note: 'the same inode number through c2 and c3, each on a device of its own; c3/upper holds a file with another number: equal numbers do not say "one file"' });
+        // In place, the same length: sed -i or an editor would write a new file (a new inode),
+        // which the overlays, having looked the old one up, would not show; that is not the test.
+        const text = fs.readFileSync(lower, 'utf8');
+        const at = Buffer.byteLength(text.slice(0, text.indexOf(ISSUE.v1)));
+        const fd = fs.openSync(lower, 'r+');
+        try {
+          fs.writeSync(fd, ISSUE.v2, at);
+        } finally {
+          fs.closeSync(fd);
+        }
+        ctx.log({
+          command: `printf '${ISSUE.v2}' | dd of=${lower} seek=${at} bs=1 conv=notrunc`,
+          syscall: `pwrite(fd of ${lower}, "${ISSUE.v2}", ${ISSUE.v2.length}, ${at})`,
+          note: 'the base layer\'s file changed in place, on the host (a test only: layers are never written)',
+        });
+        await ctx.exec('c2', ['cat', '/etc/issue']);
+        await ctx.exec('c3', ['cat', '/etc/issue']);
       },
       view: layersView,
       checks: [
@@ -424,24 +459,48 @@ export const lesson: Lesson = {
           },
         },
         {
-          label: "/bin/sh in c2 and in c3 is the base layer's file (the same inode)",
+          label: "stat shows the base file's inode number through c2 and c3, yet c3's is a copy in c3/upper",
           run: (ctx) => {
             const w = ws(ctx);
             const [c2, c3] = [ctx.get('c2'), ctx.get('c3')];
             if (!w || !c2 || !c3) return noSandbox(c3 ? 'c2' : 'c3');
-            const ino = (p: string) => {
+            const st = (p: string) => {
               try {
-                return fs.statSync(p).ino;
+                const x = fs.statSync(p);
+                return { dev: devName(x.dev), ino: x.ino };
               } catch {
                 return null;
               }
             };
-            const [b, i2, i3] = [ino(`${w}/layers/base/bin/sh`), ino(`/proc/${c2.pid}/root/bin/sh`), ino(`/proc/${c3.pid}/root/bin/sh`)];
-            return verdict(`stat -L -c %i ${w}/layers/base/bin/sh /proc/{${c2.pid},${c3.pid}}/root/bin/sh`, `${b} three times`, `${b} ${i2} ${i3}`, b !== null && i2 === b && i3 === b);
+            const [b, s2, s3, up] = [st(`${w}/layers/base/etc/issue`), st(`/proc/${c2.pid}/root/etc/issue`), st(`/proc/${c3.pid}/root/etc/issue`), st(`${w}/c3/upper/etc/issue`)];
+            const show = (x: typeof b) => (x ? `${x.dev} ${x.ino}` : 'none');
+            return verdict(
+              `stat -c '%Hd:%Ld %i' ${w}/layers/base/etc/issue /proc/{${c2.pid},${c3.pid}}/root/etc/issue ${w}/c3/upper/etc/issue`,
+              b ? `c2: inode ${b.ino} (the base file's); c3/upper/etc/issue: a file of its own, not inode ${b.ino}` : "the base layer's etc/issue",
+              `base ${show(b)}; through c2 ${show(s2)}; through c3 ${show(s3)}; c3/upper ${show(up)}`,
+              !!b && !!s2 && !!up && s2.ino === b.ino && s2.dev !== b.dev && (up.dev !== b.dev || up.ino !== b.ino),
+            );
           },
         },
         {
-          label: "c3's write is in c3's upper directory only; c2 does not see it",
+          label: "the change to the base layer's file shows in c2; c3 reads its own copy",
+          run: (ctx) => {
+            const w = ws(ctx);
+            const [c2, c3] = [ctx.get('c2'), ctx.get('c3')];
+            if (!w || !c2 || !c3) return noSandbox(c3 ? 'c2' : 'c3');
+            const t2 = read(`/proc/${c2.pid}/root/etc/issue`);
+            const t3 = read(`/proc/${c3.pid}/root/etc/issue`);
+            const one = (t: string | null) => (t === null ? 'no file' : t.replace(/\n/g, ' + '));
+            return verdict(
+              `cat /proc/${c2.pid}/root/etc/issue /proc/${c3.pid}/root/etc/issue`,
+              `c2: ${ISSUE.v2}; c3: ${ISSUE.v1} + ${C3_LINE}`,
+              `c2: ${one(t2)}; c3: ${one(t3)}`,
+              t2 === ISSUE.v2 && t3 === `${ISSUE.v1}\n${C3_LINE}`,
+            );
+          },
+        },
+        {
+          label: "c3's new file is in c3's upper directory only; c2 does not see it",
           run: (ctx) => {
             const w = ws(ctx);
             const c2 = ctx.get('c2');
@@ -452,8 +511,8 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'overlayfs passes the inode number of the underlying file through: the same number in both containers means the same file in layers/base.',
-      takeaway: 'An image is a stack of read-only layers; a container is that stack plus one writable upper directory. Copy-on-write and whiteouts keep every layer unchanged, so any number of containers can share them.',
+      hint: "cat /proc/PID/root/etc/issue reads the file as each container sees it; the live view lists what each container's upper directory holds.",
+      takeaway: 'An image is a stack of read-only layers; a container is that stack plus one writable upper directory. Copy-on-write and whiteouts keep every layer unchanged, so any number of containers can share them, reading the very same files.',
     },
     {
       id: 'stack-your-own',

@@ -70,7 +70,7 @@ export const lesson: Lesson = {
   steps: [
     {
       id: 'pid1-inside',
-      title: 'A new PID namespace: PID 1 inside',
+      title: 'A new PID namespace: its first process',
       prediction: {
         question: 'A shell starts as the first process of a new PID namespace and runs `echo $$`. What does it print?',
         choices: ['its PID on the host, such as 4711', '1', '0'],
@@ -86,6 +86,7 @@ export const lesson: Lesson = {
         });
         const said = await ctx.readLine(s.stdout);
         ctx.log({ note: `the shell printed: ${said}`, output: `outside, the host knows the same process as PID ${s.pid}` });
+        ctx.log({ note: `sandbox a is named ${s.name} on the host: the name the tree shows` });
       },
       view: treeView(),
       checks: [
@@ -108,18 +109,30 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'The sandbox was made with clone3(CLONE_NEWPID): its first process is PID 1 in the new namespace. NSpid in /proc/PID/status lists the PID at every level, host first.',
+      hint: 'Look at the NSpid line of /proc/PID/status for the host PID the log printed: it lists the process\'s PID in each namespace it is in, the host\'s first.',
       takeaway: 'One process, two numbers: the host PID and 1.',
     },
     {
       id: 'same-process-two-pids',
-      title: 'Joining the namespace: the next PID',
+      title: 'Joining a running sandbox',
       prediction: {
-        question: 'You join sandbox a (as `nsenter` does) and start `sleep` there. Which PID does it have inside?',
-        choices: ['a small number counted inside the sandbox, like 2', 'its host PID, like 4712', '1, like every process there'],
-        answer: 0,
+        question: 'A `sleep` joins sandbox a (as `nsenter` does), then `ps -e` runs inside a. How many processes does it list?',
+        choices: [],
+        answer: 3,
+        number: {
+          unit: 'processes',
+          min: 0,
+          max: 100000,
+          tolerance: 0.5,
+          measured: async (ctx) => {
+            const a = ctx.get('a');
+            if (!a) throw new Error('sandbox a is not running');
+            const r = await a.execOutput(['ps', '-eo', 'pid=']);
+            return { probe: `nsenter -t ${a.pid} -a ps -eo pid= | wc -l`, value: r.stdout.trim().split('\n').filter(Boolean).length };
+          },
+        },
         explanation:
-          'Inside, PIDs are counted per namespace, so the new process gets the next free number there. On the host it gets an ordinary host PID too: every process has one PID per namespace it is in.',
+          "ps lists what a's own /proc holds: PID 1 (the first sleep), the sleep that joined, and ps itself. None of the host's processes is in a's namespace. Inside, PIDs are counted per namespace, so the joined sleep got the next free number there (2), and ps the one after; on the host each has an ordinary host PID too: every process has one PID per namespace it is in.",
       },
       action: async (ctx) => {
         const pid = await ctx.start('a', ['sleep', 'infinity']);
@@ -157,23 +170,25 @@ export const lesson: Lesson = {
             const hostCount = snapshot({ cgroup: false }).processes.length;
             return verdict(
               `nsenter -t ${a.pid} -a ps -eo pid,comm`,
-              `PID 1 sleep, a second sleep, ps itself; none of the host's ${hostCount} processes`,
+              `1 sleep, 2 sleep, then this check's own ps (a new process each time ps runs: the next free PID); none of the host's ${hostCount} processes`,
               rows.join(', '),
               rows.includes('1 sleep') && sleeps.length === 2 && rows.length <= 4,
             );
           },
         },
       ],
-      hint: 'Joining a PID namespace (setns) only affects the children made afterwards: sandbox forks the command into the namespace, where it gets the next free PID.',
+      hint: "Count the rows of the log's ps output, and remember what ps reads: the /proc of sandbox a's PID namespace, where ps itself is a process too.",
+      takeaway: 'Joining a PID namespace (setns) only places the children made afterwards inside: the joiner stays on the host side (the sandbox-init above the new sleep in the tree) and waits for its child.',
     },
     {
       id: 'side-by-side',
       title: 'Two sandboxes side by side',
       prediction: {
-        question: 'Sandbox a already has a PID 1. A second sandbox, b, gets its own PID namespace. Which PID does its first process see?',
-        choices: ['the next free one after a\'s, like 3', '1: every PID namespace numbers from 1', 'the same as its host PID'],
+        question: "Sandbox a's processes are PIDs 1 and 2 inside a. A second sandbox, b, gets its own PID namespace. Which PID does b's first process have inside b?",
+        choices: ['3', '1', 'the same as its host PID'],
         answer: 1,
-        explanation: "Namespaces do not share numbering: b's first process is PID 1 in b, just as a's is in a. Only the host sees both, with different host PIDs.",
+        explanation:
+          "Each PID namespace numbers its processes from 1, and namespaces do not share numbering: b's first process is PID 1 in b, just as a's is in a. So two containers on one host can both have a PID 1, a PID 2 and so on, and never see each other. Only the host sees both, with different host PIDs.",
       },
       action: async (ctx) => {
         const b = await ctx.sandbox('b', { namespaces: ['pid', 'mount'], command: ['sh', '-c', 'sleep infinity & sleep infinity & wait'] });
@@ -216,18 +231,29 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: "Compare the pid:[…] links in /proc/PID/ns: equal links mean the same namespace. Each sandbox's processes are numbered from 1 in their own.",
+      hint: "Compare the pid:[…] links in /proc/PID/ns: equal links mean the same namespace. Then read the last number of each NSpid line in b.",
     },
     {
       id: 'nested',
       title: 'Three levels deep',
       prediction: {
         question:
-          'Inside sandbox c, `unshare --pid --fork` makes a namespace inside c\'s, and inside that, another. How many PIDs does the innermost process have?',
-        choices: ['one: its PID in the innermost namespace', 'two: innermost and host', 'four: host, c, and each of the two levels below'],
-        answer: 2,
+          'Inside sandbox c, `unshare --pid --fork` makes a namespace inside c\'s, and inside that, another. How many PIDs does the innermost process have (numbers on its NSpid line)?',
+        choices: [],
+        answer: 4,
+        number: {
+          unit: 'PIDs',
+          min: 1,
+          max: 40,
+          tolerance: 0.5,
+          measured: (ctx) => {
+            const d = deepest(ctx);
+            if (!d) throw new Error('no process of sandbox c is running');
+            return { probe: `grep NSpid /proc/${d.pid}/status`, value: (statusField(d.pid, 'NSpid') ?? '').split(' ').filter(Boolean).length };
+          },
+        },
         explanation:
-          'PID namespaces nest: a process is visible, with its own number, in its namespace and in every ancestor. The innermost sleep is PID 1 at the bottom and has a PID at each level up to the host.',
+          'PID namespaces nest: a process is visible, with its own number, in its own namespace and in every namespace above it. The innermost sleep is PID 1 at the bottom and has a PID at each level up to the host: host, c, and the two levels below c.',
       },
       action: async (ctx) => {
         // unshare and mount need CAP_SYS_ADMIN, which a default sandbox (like Docker's) lacks.
@@ -239,7 +265,7 @@ export const lesson: Lesson = {
         ctx.log({ note: 'sandbox c gets CAP_SYS_ADMIN so that unshare can make PID namespaces (and mount their /proc) inside it' });
         const deep = await settle(() => deepest(ctx), (p) => (p?.nspid.length ?? 0) >= 4);
         if (deep) await ctx.host(['grep', 'NSpid', `/proc/${deep.pid}/status`]);
-        ctx.log({ note: `sandbox c's own PID 1 is host PID ${c.pid}; each unshare --pid --fork made one more level below it` });
+        ctx.log({ note: `sandbox c (${c.name} on the host) has host PID ${c.pid} as its own PID 1; each unshare --pid --fork made one more level below it` });
       },
       view: pidTableView(),
       checks: [
@@ -272,17 +298,17 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'NSpid shows a process\'s PID in every namespace it can be seen from, outermost first. unshare --pid --fork makes a child namespace and forks into it.',
+      hint: 'Read the NSpid line of the deepest sleep (the log printed it): one number per namespace the process can be seen from, outermost first.',
     },
     {
       id: 'orphans',
-      title: 'Orphans: PID 1 adopts and reaps them',
+      title: 'Orphans and zombies',
       prediction: {
         question: "Inside sandbox d, a shell starts a sleep in the background and exits. The sleep's parent is gone. Who becomes its parent?",
-        choices: ["the host's PID 1", 'PID 1 of its own namespace', 'nobody: orphans are killed'],
+        choices: ["the host's PID 1", "PID 1 of d's namespace", 'nobody (the sleep is killed)'],
         answer: 1,
         explanation:
-          "Within a PID namespace, orphans are adopted by that namespace's PID 1, which must also reap them when they exit: nobody else will, and unreaped children stay as zombies.",
+          "Within a PID namespace, orphans are adopted by that namespace's own PID 1 (here sandbox-init, which calls itself sandbox-pause), which must also reap them when they exit: nobody else will, and unreaped children stay as zombies.",
       },
       action: async (ctx) => {
         await ctx.sandbox('d', { namespaces: ['pid', 'mount'], init: true });
@@ -293,14 +319,14 @@ export const lesson: Lesson = {
       view: treeView(),
       checks: [
         {
-          label: "the orphaned sleep's parent is now PID 1 of the namespace (sandbox-init)",
+          label: "the orphaned sleep's new parent is d's PID 1 (sandbox-init, shown as sandbox-pause)",
           run: (ctx) => {
             const d = ctx.get('d');
             if (!d) return noSandbox('d');
             const sleeps = membersOf(nsInode(d.pid, 'pid')).filter((p) => p.comm === 'sleep');
             const adopted = sleeps.filter((p) => p.ppid === d.pid);
             return verdict(
-              `grep PPid /proc/<sleep>/status (sandbox-init is host PID ${d.pid})`,
+              `grep PPid /proc/<sleep>/status (d's PID 1, sandbox-pause, is host PID ${d.pid})`,
               `PPid ${d.pid}`,
               sleeps.length ? sleeps.map((p) => `sleep(${p.pid}) PPid ${p.ppid}`).join(', ') : 'no sleep in sandbox d',
               adopted.length > 0 && adopted.length === sleeps.length,
@@ -325,17 +351,18 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'PID 1 here is sandbox-init, a tiny init that waits for every child that exits. Without it, an exited orphan would stay a zombie until the namespace ends.',
+      hint: 'Find the sleep in the tree (or the PPID column of the log\'s ps) and follow its parent: which process is it, and in which namespace?',
+      takeaway: "Orphans in a PID namespace go to that namespace's PID 1, which must reap them: a container's PID 1 has an init's job, which is why tini and sandbox-init exist.",
     },
     {
       id: 'pid1-signals',
-      title: 'PID 1 ignores signals it does not handle',
+      title: 'PID 1 and SIGTERM',
       prediction: {
         question: "Sandbox e's PID 1 is `sleep`, which installs no signal handlers. You send it SIGTERM from the host. What happens?",
-        choices: ['it dies, as sleep does on SIGTERM', 'nothing: the kernel drops the signal', 'it stops until SIGCONT'],
+        choices: ['it dies', 'nothing happens', 'it stops until SIGCONT'],
         answer: 1,
         explanation:
-          "The kernel protects a namespace's init: signals it has no handler for are dropped (only SIGKILL and SIGSTOP from an ancestor namespace get through). That is why containers need an init that forwards signals (docker run --init).",
+          "The kernel protects a namespace's init: a signal it has no handler for is dropped (only SIGKILL and SIGSTOP from an ancestor namespace get through). So `docker stop` (SIGTERM, then SIGKILL after 10 seconds) takes the full 10 seconds with such a PID 1 and ends it with SIGKILL, and Ctrl-C does nothing at all. That is why containers need an init that handles and forwards signals (docker run --init).",
       },
       action: async (ctx) => {
         const e = await ctx.sandbox('e', { namespaces: ['pid'], command: ['sleep', 'infinity'] });
@@ -380,17 +407,18 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'Look at SigCgt in /proc/PID/status: it lists the signals the process catches. A namespace init only receives those (plus SIGKILL/SIGSTOP from outside).',
+      hint: "Look at SigCgt in /proc/PID/status (the signals the process catches: bit 15 is SIGTERM), and at State: is the PID 1 still there?",
+      takeaway: "A namespace's PID 1 gets only the signals it handles (and SIGKILL or SIGSTOP from outside): a PID 1 that handles none ignores SIGTERM and Ctrl-C.",
     },
     {
       id: 'pid1-death',
-      title: 'When PID 1 dies, the namespace dies',
+      title: 'When PID 1 dies',
       prediction: {
         question: "Sandbox b's PID 1 has two children. You kill PID 1 with SIGKILL from the host. What happens to the children?",
-        choices: ["they are adopted by the host's init and keep running", 'the kernel kills them too: the namespace ends', 'they keep running as orphans inside'],
+        choices: ["the host's init adopts them", 'the kernel kills them too', 'they stay, as orphans inside'],
         answer: 1,
         explanation:
-          "A PID namespace cannot outlive its init: when PID 1 exits, the kernel sends SIGKILL to every other process in the namespace. That is also how sandbox makes sure nothing survives.",
+          "A PID namespace lives exactly as long as its PID 1: when PID 1 exits, or is killed, the kernel sends SIGKILL to every other process in the namespace. Nothing can escape by being reparented, because there is nobody left to reparent to. That is also how sandbox makes sure nothing survives.",
       },
       action: async (ctx) => {
         const b = ctx.get('b');
@@ -433,7 +461,7 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'Killing a namespace init makes the kernel kill everything else in that namespace (zap_pid_ns_processes). There is no way to keep them alive.',
+      hint: "Count the processes left in b's namespace: which /proc/*/ns/pid links still point at it?",
       takeaway: 'A PID namespace is a subtree of the process tree: its own numbering, its own init, and a lifetime tied to that init.',
     },
     {

@@ -4,11 +4,12 @@
  * owns: its own mounts and hostname yes, the host's files and hostname no. Read from
  * /proc/PID/{uid_map,gid_map,status}, stat on the host, and commands run inside.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 
-import { DEFAULT_USER_MAP, mountInfo, nsLink, type SecurityOptions } from '../../runtime/index.js';
+import { DEFAULT_USER_MAP, mountInfo, nsLink, type SecurityOptions, snapshot } from '../../runtime/index.js';
 import { benchPids, nsOf } from '../challenge-probes.js';
 import { noSandbox, readlinkOr, statusField, verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
@@ -52,6 +53,89 @@ function uidInside(pid: number): string {
 
 const opts = { cwd: '/' };
 
+/** The unprivileged user of the rootless step: a bare number, no account (nothing is added to /etc). */
+const NOBODY_UID = 4242;
+const OWN_MAP = `0 ${NOBODY_UID} 1`;
+const WIDE_MAP = `0 ${MAP.outside} ${MAP.count}`;
+
+/**
+ * What uid 4242 runs (bash: it names the errno of a failed write, dash says "I/O error"): two
+ * `unshare --user sleep` children, then its own writes to their maps, each printed as `$ command`
+ * and its result. The children are waited for until the sandbox ends.
+ */
+const ROOTLESS_SCRIPT = [
+  '# Run by sandbox (user-namespaces lesson, step "rootless") as uid 4242: see the lesson\'s log.',
+  'say() { printf \'$ %s\\n\' "$1"; }',
+  't() { say "$1"; { eval "$1"; } 2>&1; }',
+  'w() { say "$1"; { eval "$1"; } 2>&1 && echo ok; }',
+  'inside() { until [ "$(readlink /proc/$1/ns/user 2>/dev/null)" != "$(readlink /proc/self/ns/user)" ]; do sleep 0.02; done; }',
+  't "id -u; grep CapEff /proc/self/status"',
+  'unshare --user sleep infinity & C=$!; inside $C',
+  'say "unshare --user sleep infinity &"; echo "host PID $C"',
+  `w "echo '${OWN_MAP}' > /proc/$C/uid_map"`,
+  `w "echo '${OWN_MAP}' > /proc/$C/gid_map"`,
+  't "cat /proc/$C/setgroups"',
+  'w "echo deny > /proc/$C/setgroups"',
+  `w "echo '${OWN_MAP}' > /proc/$C/gid_map"`,
+  'unshare --user sleep infinity & D=$!; inside $D',
+  'say "unshare --user sleep infinity &"; echo "host PID $D"',
+  `w "echo '${WIDE_MAP}' > /proc/$D/uid_map"`,
+  'echo READY',
+  'wait',
+].join('\n') + '\n';
+
+/** Reads a sandbox's piped output up to a line `marker` (or a timeout); the rest is drained. */
+function readUntil(stream: NodeJS.ReadableStream | null, marker: string, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve) => {
+    if (!stream) return resolve('');
+    let buf = '';
+    const done = () => {
+      clearTimeout(timer);
+      stream.off('data', onData);
+      stream.resume();
+      resolve(buf.split(`${marker}\n`)[0]);
+    };
+    const onData = (c: Buffer) => {
+      buf += c.toString('utf8');
+      if (buf.includes(`${marker}\n`)) done();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    stream.on('data', onData);
+  });
+}
+
+/**
+ * Why uid 4242 cannot make a user namespace on this host, or null when it can: tried for real
+ * (a distribution may switch unprivileged user namespaces off), with the sysctl that says why.
+ */
+function rootlessUnavailable(): string | null {
+  try {
+    execFileSync('setpriv', [`--reuid=${NOBODY_UID}`, `--regid=${NOBODY_UID}`, '--clear-groups', '--', 'unshare', '--user', 'true'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 5000 });
+    return null;
+  } catch (err) {
+    const said = String((err as { stderr?: Buffer }).stderr ?? (err as Error).message).trim().split('\n')[0];
+    const knobs = ['/proc/sys/kernel/unprivileged_userns_clone', '/proc/sys/user/max_user_namespaces', '/proc/sys/kernel/apparmor_restrict_unprivileged_userns']
+      .map((f) => ({ f, v: read(f) }))
+      .filter((k) => k.v !== null)
+      .map((k) => `${k.f.replace('/proc/sys/', '').replace(/\//g, '.')} = ${k.v}`);
+    return `an unprivileged user cannot make a user namespace on this host (${said}; ${knobs.join(', ') || 'no sysctl says why'})`;
+  }
+}
+
+/** The rootless step's processes: uid 4242's shell, and the namespaces it made (mapped, and refused). */
+function rootless(ctx: LessonContext): { shell: number; mapped: number | null; refused: number | null } | null {
+  const r = ctx.get('r');
+  if (!r || !fs.existsSync(`/proc/${r.pid}`)) return null;
+  const host = readlinkOr('/proc/self/ns/user');
+  const kids = snapshot({ cgroup: false })
+    .processes.filter((p) => p.ppid === r.pid && readlinkOr(`/proc/${p.pid}/ns/user`) !== host)
+    .map((p) => p.pid)
+    .sort((a, b) => a - b);
+  const mapped = kids.find((p) => read(`/proc/${p}/uid_map`) === OWN_MAP) ?? null;
+  const refused = kids.find((p) => read(`/proc/${p}/uid_map`) === '') ?? null;
+  return { shell: r.pid, mapped, refused };
+}
+
 function ws(ctx: LessonContext): string | null {
   return ctx.getWorkspace('files')?.path ?? null;
 }
@@ -64,25 +148,27 @@ function sampleIds(ctx: LessonContext): TableView {
       who,
       String(pid),
       read(`/proc/${pid}/uid_map`) ?? '',
-      (statusField(pid, 'Uid') ?? '').split(' ')[0],
-      uidInside(pid),
+      `${(statusField(pid, 'Uid') ?? '').split(' ')[0]}→${uidInside(pid)}`,
       statusField(pid, 'CapEff') ?? '',
     ]);
   };
-  add('host: sandbox', process.pid);
+  add('sandbox', process.pid);
   const u = ctx.get('u');
   if (u) add('u: PID 1', u.pid);
   const shell = ctx.state.get('u-shell') as number | undefined;
   if (u && shell) add('u: a shell', shell);
   const v = ctx.get('v');
   if (v) add('v: PID 1', v.pid);
+  const r = rootless(ctx);
+  if (r) add(`${NOBODY_UID}: shell`, r.shell);
+  if (r?.mapped) add(`${NOBODY_UID}: its ns`, r.mapped);
   return {
     kind: 'table',
-    columns: ['process', 'PID', 'uid_map', 'host uid', 'uid inside', 'CapEff'],
+    columns: ['process', 'PID', 'uid_map', 'uid host→in', 'CapEff'],
     rows,
     caption:
-      'uid_map: "inside outside count" (/proc/PID/uid_map); host uid and CapEff from /proc/PID/status; ' +
-      'uid inside = the host uid mapped back through uid_map',
+      'sandbox: this program, root on the host; uid_map: "inside outside count" (/proc/PID/uid_map); uid host→in: the Uid line of /proc/PID/status, and that uid ' +
+      'mapped back through uid_map (? = unmapped); CapEff: /proc/PID/status',
   };
 }
 
@@ -143,14 +229,14 @@ export const lesson: Lesson = {
   id: 'user-namespaces',
   title: 'User namespaces',
   summary: 'uid/gid maps; root inside is an unprivileged uid outside; what that root can and cannot do',
-  requires: [{ kind: 'userns' }, { kind: 'command', name: 'id' }, { kind: 'command', name: 'stat' }, { kind: 'command', name: 'unshare' }, { kind: 'command', name: 'nsenter' }, { kind: 'command', name: 'setpriv' }],
+  requires: [{ kind: 'userns' }, { kind: 'command', name: 'id' }, { kind: 'command', name: 'stat' }, { kind: 'command', name: 'unshare' }, { kind: 'command', name: 'nsenter' }, { kind: 'command', name: 'setpriv' }, { kind: 'command', name: 'bash' }],
   steps: [
     {
       id: 'uid-map',
-      title: 'uid 0 inside, uid 100000 outside',
+      title: 'The id maps of a user namespace',
       prediction: {
         question: `Inside sandbox u, \`id -u\` prints 0. Which uid does the host see for the same process (the Uid line of /proc/PID/status)?`,
-        choices: ['0: it is root', `${MAP.outside}: uid 0 inside is mapped to ${MAP.outside} outside`, '65534 (nobody)'],
+        choices: ['0', `${MAP.outside}`, '65534 (nobody)'],
         answer: 1,
         explanation:
           `A user namespace translates ids. Its uid_map line "0 ${MAP.outside} ${MAP.count}" says: uids 0…${MAP.count - 1} inside are ${MAP.outside}…${MAP.outside + MAP.count - 1} on the host. The kernel stores the host uid; a process inside is shown the translated one. To the host, this "root" is uid ${MAP.outside}, a nobody.`,
@@ -201,11 +287,11 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'The parent writes the maps: setgroups = deny, then gid_map, then uid_map (the kernel insists on that order). The child then calls setresuid(0, 0, 0), which means host uid 100000.',
+      hint: "Read u's /proc/PID/uid_map as \"inside outside count\", then the Uid line of /proc/PID/status for the same PID.",
     },
     {
       id: 'files-outside',
-      title: 'What root inside creates belongs to uid 100000',
+      title: 'Files made by root inside',
       prediction: {
         question: 'Root in u creates a file in a directory the host gave to uid 100000. Who owns the file, seen from the host?',
         choices: ['root (uid 0)', `uid ${MAP.outside}`, 'nobody (65534)'],
@@ -247,14 +333,14 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: 'stat(2) inside a user namespace translates the stored owner through the namespace\'s maps; ids with no mapping show as 65534 (overflowuid).',
+      hint: "stat the file from the host, and again from inside u (nsenter): the disk keeps one owner; each side reads it through its own map.",
     },
     {
       id: 'root-inside-can',
-      title: 'Every capability, inside',
+      title: 'Capabilities inside',
       prediction: {
         question: 'Which capabilities does a shell started as root in u have (CapEff in /proc/PID/status)?',
-        choices: ['none: it is not really root', 'all of them, but they count only for what u\'s user namespace owns', 'all of them, over the whole host'],
+        choices: ['none', "all of them, over u's own namespaces", 'all of them, over the whole host'],
         answer: 1,
         explanation:
           "The first process in a new user namespace gets every capability in it, and root there keeps them across exec. The kernel checks a capability against the user namespace that owns the object: u owns its mount and UTS namespaces (they were created with it), so mounting there and renaming it work.",
@@ -309,10 +395,10 @@ export const lesson: Lesson = {
     },
     {
       id: 'root-inside-cannot',
-      title: 'But nothing over the host',
+      title: "Root inside, against the host's things",
       prediction: {
         question: `The host's root makes ${SECRET} (owner root, mode 0600). Root in u tries to read it. And sandbox v, root in a user namespace but sharing the host's UTS namespace, tries to set the hostname. What happens?`,
-        choices: ['both work: they are root', 'both fail with a permission error', 'reading works, the hostname fails'],
+        choices: ['both work', 'both fail with a permission error', 'reading works, the hostname fails'],
         answer: 1,
         explanation:
           "Host root (uid 0 outside) is not in u's map, so to u the file belongs to nobody and mode 0600 shuts it out; CAP_DAC_OVERRIDE in u does not apply to files whose owner u cannot map. The host's UTS namespace is owned by the host's user namespace, where v's root has no capabilities at all: sethostname() fails with EPERM.",
@@ -372,7 +458,97 @@ export const lesson: Lesson = {
         },
       ],
       hint: 'A capability is always "capability in some user namespace". Root in u has them all in u, and none in the host\'s user namespace, which owns the host\'s files\' ids, the host\'s UTS namespace, its network devices and its modules.',
-      takeaway: 'A user namespace makes root inside an ordinary uid outside. That is what rootless containers build on: full powers over the container\'s own namespaces, none over the host.',
+      takeaway: "A user namespace makes root inside an ordinary uid outside: full powers over the container's own namespaces, none over the host.",
+    },
+    {
+      id: 'rootless',
+      title: 'Without root: a user namespace of your own',
+      unavailable: () => rootlessUnavailable(),
+      prediction: {
+        question: `A process of uid ${NOBODY_UID}, with no capability at all, makes a user namespace (\`unshare --user\`) and writes its maps: uid_map "${OWN_MAP}", then gid_map "${OWN_MAP}". Which of the two writes does the kernel accept?`,
+        choices: ['neither', 'uid_map only', 'both'],
+        answer: 1,
+        explanation:
+          `An unprivileged process may map exactly one id: its own (uid_map "${OWN_MAP}"). For gid_map the kernel asks one more thing first: "deny" in /proc/PID/setgroups. Otherwise root inside, mapped to that gid, could call setgroups() and drop a supplementary group it had outside, and so get past a file whose mode denies that group what it grants everyone else (mode 0705). Root on the host has CAP_SETGID and may write gid_map either way; sandbox writes setgroups first anyway. A wider map (${MAP.count} ids) needs privilege: that is what newuidmap is for.`,
+      },
+      action: async (ctx) => {
+        const w = ctx.getWorkspace('files');
+        if (!w) throw new Error('the workspace from step 1 is missing');
+        const script = w.writeFile(`as-uid-${NOBODY_UID}.sh`, ROOTLESS_SCRIPT, 0o644);
+        ctx.log({ command: `cat > ${script}`, note: `what uid ${NOBODY_UID} will run: each command it runs is shown below, with its result` });
+        const r = await ctx.sandbox('r', {
+          namespaces: [],
+          command: ['setpriv', `--reuid=${NOBODY_UID}`, `--regid=${NOBODY_UID}`, '--clear-groups', '--', 'bash', script],
+          stdio: ['ignore', 'pipe', 'pipe'],
+          security: { seccomp: 'unconfined' },
+        });
+        ctx.log({
+          note: `the default filter (like Docker's) refuses unshare(CLONE_NEWUSER): this sandbox goes without it, then setpriv drops to uid ${NOBODY_UID} (a bare number, no account), which leaves no capability`,
+        });
+        // Generous: under emulation (a CI guest without KVM) each process start takes a while.
+        const out = await readUntil(r.stdout, 'READY', 60_000);
+        // "$ command" lines start an entry; bash's "bash: line N:" prefix is noise to the learner.
+        for (const block of out.split(/^(?=\$ )/m).filter((b) => b.startsWith('$ '))) {
+          const [first, ...rest] = block.trimEnd().split('\n');
+          ctx.log({ command: `${first.slice(2)}   # as uid ${NOBODY_UID}`, output: rest.map((l) => l.replace(/^\S+: line \d+: /, '')).join('\n') || undefined });
+        }
+        await ctx.host(['sh', '-c', 'for f in newuidmap newgidmap; do p=$(command -v $f) && ls -l "$p" || echo "$f: not installed here (Debian and Ubuntu: package uidmap)"; done']);
+        await ctx.host(['sh', '-c', 'if [ -s /etc/subuid ]; then head -n 5 /etc/subuid; elif [ -e /etc/subuid ]; then echo "/etc/subuid is empty: no user has subordinate ids here"; else echo "no /etc/subuid on this host"; fi']);
+        ctx.log({
+          note: "newuidmap is setuid root: it writes a map of many ids for an unprivileged user, but only the ranges /etc/subuid grants that user (a line like alice:100000:65536). podman and rootless Docker call it. This lesson only reads these files: it never edits the host's /etc.",
+        });
+      },
+      view: idView,
+      checks: [
+        {
+          label: `uid ${NOBODY_UID}, without a single capability, made a user namespace`,
+          run: (ctx) => {
+            const r = rootless(ctx);
+            if (!r) return noSandbox('r');
+            const ns = r.mapped ?? r.refused;
+            const uid = (statusField(r.shell, 'Uid') ?? '(gone)').split(' ')[0];
+            const cap = statusField(r.shell, 'CapEff') ?? '(gone)';
+            const link = ns ? readlinkOr(`/proc/${ns}/ns/user`) : 'none';
+            return verdict(
+              `grep -E '^(Uid|CapEff)' /proc/${r.shell}/status; readlink /proc/${ns ?? 'CHILD'}/ns/user`,
+              `Uid ${NOBODY_UID}, CapEff 0000000000000000; not ${nsLink('self', 'user')}`,
+              `Uid ${uid}, CapEff ${cap}; ${link}`,
+              uid === String(NOBODY_UID) && /^0+$/.test(cap) && link.startsWith('user:[') && link !== nsLink('self', 'user'),
+            );
+          },
+        },
+        {
+          label: 'it mapped its own uid and gid, with setgroups denied',
+          run: (ctx) => {
+            const r = rootless(ctx);
+            if (!r) return noSandbox('r');
+            const c = r.mapped;
+            const got = c ? `${read(`/proc/${c}/uid_map`)}; ${read(`/proc/${c}/gid_map`) || '(empty)'}; ${read(`/proc/${c}/setgroups`)}` : 'no namespace with that uid_map';
+            return verdict(
+              `cat /proc/${c ?? 'CHILD'}/{uid_map,gid_map,setgroups}`,
+              `${OWN_MAP}; ${OWN_MAP}; deny`,
+              got,
+            );
+          },
+        },
+        {
+          label: `a map of ${MAP.count} ids was refused: the second namespace's uid_map is still empty`,
+          run: (ctx) => {
+            const r = rootless(ctx);
+            if (!r) return noSandbox('r');
+            const d = r.refused;
+            return verdict(
+              `cat /proc/${d ?? 'SECOND'}/uid_map (uid ${NOBODY_UID} wrote "${WIDE_MAP}")`,
+              '(empty)',
+              d ? read(`/proc/${d}/uid_map`) || '(empty)' : 'no second namespace with an empty map',
+              d !== null,
+            );
+          },
+        },
+      ],
+      hint: "Read the log's writes one by one, then cat /proc/PID/setgroups for the namespace that has a uid_map: what did the gid_map write need?",
+      takeaway:
+        'Any user can make a user namespace and be root in it with one id mapped, its own; newuidmap, reading /etc/subuid, grants the 65536 ids a container image needs. That is what rootless containers build on: full powers over their own namespaces, none over the host.',
     },
     {
       id: 'map-it-yourself',
@@ -418,7 +594,7 @@ export const lesson: Lesson = {
               probe: 'cat /proc/PID/uid_map /proc/PID/gid_map',
               holds: (ctx) => learnerUserNs(ctx).some((n) => n.uid === WANT_MAP && n.gid === ''),
             },
-            text: 'uid_map is written, gid_map is still empty: the namespace\'s root has no group of its own, so what it creates gets an unmapped gid. Write gid_map too. (Root on the host may write them in any order; an unprivileged writer must first write "deny" to /proc/PID/setgroups and gid_map before uid_map, or the gid_map write fails with EPERM.)',
+            text: 'uid_map is written, gid_map is still empty: the namespace\'s root has no group of its own, so what it creates gets an unmapped gid. Write gid_map too. (Root on the host may write gid_map whatever setgroups says; an unprivileged writer must first write "deny" to /proc/PID/setgroups, or the gid_map write fails with EPERM.)',
             reach: ['unshare -U sleep 1000 >/dev/null 2>&1 &', 'P=$!', 'sleep 0.2', `echo '${WANT_MAP}' > /proc/$P/uid_map`],
           },
           {

@@ -71,7 +71,11 @@ function peek(pid: number): { hostname: string; shm: Segment[] } {
   }
 }
 
-function sampleSideBySide(ctx: LessonContext): TableView {
+/**
+ * The host and sandboxes side by side. `ipcFirst`: the rows the shared-memory step is about come
+ * first (segments, then the IPC namespaces), so that a short view never hides them.
+ */
+function sampleSideBySide(ctx: LessonContext, ipcFirst = false): TableView {
   const cols: { name: string; uts: string; ipc: string; hostname: string; shm: Segment[] }[] = [
     { name: 'host', uts: nsLink('self', 'uts') ?? '', ipc: nsLink('self', 'ipc') ?? '', hostname: os.hostname(), shm: hostSegments() },
   ];
@@ -84,17 +88,27 @@ function sampleSideBySide(ctx: LessonContext): TableView {
   return {
     kind: 'table',
     columns: ['', ...cols.map((c) => c.name)],
-    rows: [
-      ['hostname', ...cols.map((c) => c.hostname)],
-      ['UTS namespace', ...cols.map((c) => c.uts)],
-      ['IPC namespace', ...cols.map((c) => c.ipc)],
-      ['shm segments', ...cols.map((c) => shm(c.shm))],
-    ],
-    caption: 'hostname and /proc/sysvipc/shm as read from inside each namespace (nsenter -u -i); the namespaces from /proc/PID/ns',
+    rows: ipcFirst
+      ? [
+          ['shm segments', ...cols.map((c) => shm(c.shm))],
+          ['IPC namespace', ...cols.map((c) => c.ipc)],
+          ['hostname', ...cols.map((c) => c.hostname)],
+        ]
+      : [
+          ['hostname', ...cols.map((c) => c.hostname)],
+          ['UTS namespace', ...cols.map((c) => c.uts)],
+          ['IPC namespace', ...cols.map((c) => c.ipc)],
+          ['shm segments', ...cols.map((c) => shm(c.shm))],
+        ],
+    highlight: ipcFirst ? [0] : undefined,
+    caption: ipcFirst
+      ? 'shm segments: /proc/sysvipc/shm read inside each IPC namespace (nsenter -i), as key (size); namespaces from /proc/PID/ns'
+      : 'hostname and /proc/sysvipc/shm as read from inside each namespace (nsenter -u -i); the namespaces from /proc/PID/ns',
   };
 }
 
-const sideBySide: View = { title: 'Side by side: host and sandboxes', intervalMs: 1000, sample: sampleSideBySide };
+const sideBySide: View = { title: 'Side by side: host and sandboxes', intervalMs: 1000, sample: (ctx) => sampleSideBySide(ctx) };
+const ipcSideBySide: View = { title: 'Shared memory: host and sandboxes', intervalMs: 1000, sample: (ctx) => sampleSideBySide(ctx, true) };
 
 
 // ----- challenges ------------------------------------------------------------------------------
@@ -116,7 +130,7 @@ function utsNames(ctx: LessonContext): Promise<{ a: string | null; b: string | n
   const b = ctx.get('uts-b');
   const one = (pid: number | undefined, tag: string) => (pid ? `echo ${tag}=$(nsenter -t ${pid} -u hostname 2>/dev/null)` : '');
   const names = new Promise<{ a: string | null; b: string | null }>((resolve) => {
-    execFile('sh', ['-c', [one(a?.pid, 'a'), one(b?.pid, 'b')].filter(Boolean).join('; ')], { encoding: 'utf8', timeout: 2000 }, (_err, out) => {
+    execFile('sh', ['-c', [one(a?.pid, 'a'), one(b?.pid, 'b')].filter(Boolean).join('; ')], { encoding: 'utf8', timeout: 5000 }, (_err, out) => {
       const get = (tag: string) => {
         const line = (out ?? '').split('\n').find((l) => l.startsWith(`${tag}=`));
         return line && line.length > tag.length + 1 ? line.slice(tag.length + 1) : null;
@@ -157,7 +171,7 @@ export const lesson: Lesson = {
       title: 'A hostname per sandbox',
       prediction: {
         question: 'Sandbox a is created with hostname alpha, then sandbox b with hostname beta. What does `hostname` print on the host afterwards?',
-        choices: ['beta: the last name set wins', "the host's own name, unchanged", 'alpha'],
+        choices: ['beta', "the host's own name", 'alpha'],
         answer: 1,
         explanation:
           "Each sandbox has its own UTS namespace, a separate copy of the hostname (and NIS domain name). sethostname() inside changes that copy only. The host's copy lives in the host's UTS namespace, which neither sandbox is in.",
@@ -247,10 +261,10 @@ export const lesson: Lesson = {
     },
     {
       id: 'shm-inside',
-      title: 'System V shared memory, per IPC namespace',
+      title: 'System V shared memory in a sandbox',
       prediction: {
         question: 'Inside a, `ipcmk -M 4096` creates a System V shared-memory segment. Where does `ipcs -m` list it?',
-        choices: ['everywhere on the host: there is one IPC key space', "only in a's IPC namespace", 'only in the process that made it'],
+        choices: ['in a, in b and on the host', "only in a's IPC namespace", 'only in the process that made it'],
         answer: 1,
         explanation:
           "System V IPC objects (shared memory, semaphores, message queues) are named by numeric keys in one table per IPC namespace. a's segment is in a's table: b and the host have their own, and a key a uses means nothing there. When the namespace's last process exits, its segments are destroyed with it.",
@@ -261,7 +275,7 @@ export const lesson: Lesson = {
         await ctx.exec('b', ['ipcs', '-m']);
         await ctx.host(['ipcs', '-m']);
       },
-      view: sideBySide,
+      view: ipcSideBySide,
       checks: [
         {
           label: `a's IPC namespace holds a ${SEGMENT}-byte segment`,
@@ -292,7 +306,7 @@ export const lesson: Lesson = {
           },
         },
       ],
-      hint: '/proc/sysvipc/shm lists the segments of the IPC namespace of whoever reads it; ipcs reads the same table.',
+      hint: "Read /proc/sysvipc/shm (the table ipcs prints) from inside a, from inside b (nsenter -t PID -i) and on the host, and look for the key ipcmk made.",
       takeaway: 'A UTS namespace is a private hostname; an IPC namespace a private table of System V objects. Both are simple, and both are needed for a container to look like its own machine.',
     },
     {

@@ -3,14 +3,14 @@ import { memo } from 'react';
 import type { ChallengePoll } from '../../lessons/challenge.js';
 import type { Challenge, ChallengeVar, CheckResult } from '../../lessons/types.js';
 import { checkPanelLines } from './CheckPanel.js';
-import { blank, type Line, seg, truncateLine, wrapSegs, wrapText } from '../lines.js';
+import { blank, inlineCode, type Line, seg, truncateLine, wrapSegs, wrapText } from '../lines.js';
 import { Lines } from './Lines.js';
 import { titledRule } from './LiveView.js';
 
 /** The goal in plain words and the tools to use. */
 export function challengeGoalLines(challenge: Challenge, width: number): Line[] {
   return [
-    ...wrapSegs([seg(challenge.goal)], width, [seg('Your turn: ', { bold: true, color: 'magenta' })], [seg('  ')]),
+    ...wrapSegs(inlineCode(challenge.goal), width, [seg('Your turn: ', { bold: true, color: 'magenta' })], [seg('  ')]),
     ...wrapSegs([seg(challenge.tools.join(', '), { color: 'cyan' })], width, [seg('tools: ', { dim: true })], [seg('       ')]),
   ];
 }
@@ -125,7 +125,7 @@ export function challengeStatusLines(p: ChallengeStatusProps): Line[] {
   if (p.passed) {
     lines.push(
       ...wrapSegs(
-        [seg(p.takeaway ?? 'Challenge passed: the kernel is in the state the goal describes.'), seg(' Press '), key('enter'), seg(' to go on.')],
+        [...inlineCode(p.takeaway ?? 'Challenge passed: the kernel is in the state the goal describes.'), seg(' Press '), key('enter'), seg(' to go on.')],
         width,
         [seg('✓ ', { color: 'green', bold: true })],
         [seg('  ')],
@@ -135,24 +135,24 @@ export function challengeStatusLines(p: ChallengeStatusProps): Line[] {
     lines.push([seg('Skipped.', { color: 'yellow' })]);
   } else if (p.poll?.fail) {
     lines.push(
-      ...wrapSegs([seg(p.poll.fail.text)], width, [seg('✗ stuck: ', { color: 'red', bold: true })], [seg('  ')]),
+      ...wrapSegs(inlineCode(p.poll.fail.text), width, [seg('✗ stuck: ', { color: 'red', bold: true })], [seg('  ')]),
       ...wrapSegs([seg(p.poll.fail.when.probe, { color: 'cyan' })], width, [seg('  read with: ', { dim: true })], [seg('  ')]),
       [seg('  press '), key('R'), seg(' to reset this challenge')],
     );
   } else if (p.poll?.hint) {
     lines.push(
-      ...wrapSegs([seg(p.poll.hint.text)], width, [seg('hint: ', { color: 'yellow', bold: true })], [seg('      ')]),
+      ...wrapSegs(inlineCode(p.poll.hint.text), width, [seg('hint: ', { color: 'yellow', bold: true })], [seg('      ')]),
       ...(p.poll.hint.when ? wrapSegs([seg(p.poll.hint.when.probe, { color: 'cyan' })], width, [seg('      read with: ', { dim: true })], [seg('      ')]) : []),
     );
   }
   if (p.hint) {
     const general = c.hints.find((h) => !h.when)?.text ?? p.stepHint;
-    lines.push(...wrapSegs([seg(general)], width, [seg('hint: ', { color: 'yellow', bold: true })], [seg('      ')]));
+    lines.push(...wrapSegs(inlineCode(general), width, [seg('hint: ', { color: 'yellow', bold: true })], [seg('      ')]));
   }
   for (const q of c.questions ?? []) {
     const done = p.answered.includes(q.id);
     const mark = done ? seg('✓ ', { color: 'green', bold: true }) : seg('? ', { color: 'yellow', bold: true });
-    lines.push(...wrapSegs([seg(q.question, { bold: !done })], width, [mark], [seg('  ')]));
+    lines.push(...wrapSegs(inlineCode(q.question, { bold: !done }), width, [mark], [seg('  ')]));
     if (p.input?.id === q.id) {
       lines.push(truncateLine([seg('  answer: ', { dim: true }), seg(p.input.text, { bold: true }), seg(p.input.checking ? '  (reading the kernel…)' : '▏', { dim: true })], width));
     }
@@ -160,7 +160,7 @@ export function challengeStatusLines(p: ChallengeStatusProps): Line[] {
   if (p.feedback) {
     lines.push(
       ...wrapSegs(
-        [seg(p.feedback.text)],
+        inlineCode(p.feedback.text),
         width,
         [seg(p.feedback.right ? '✓ ' : '✗ ', { color: p.feedback.right ? 'green' : 'red', bold: true })],
         [seg('  ')],

@@ -54,12 +54,26 @@ export function checkPanelLines(props: Omit<CheckPanelProps, 'maxRows'> & { maxR
     const body = props.pending ? [[seg('reading /proc and /sys…', { dim: true })]] : [[seg('the checks run after the step’s action', { dim: true })]];
     return [title, ...body].slice(0, max);
   }
-  const full = results.flatMap((r) => checkLines(r, width, props.compact ?? false));
-  if (!props.compact && full.length + 1 > max) {
-    const compact = results.flatMap((r) => checkLines(r, width, true));
-    return [title, ...fitLines(compact, max - 1, { what: 'more lines' })].slice(0, max);
+  const full = results.map((r) => checkLines(r, width, props.compact ?? false));
+  const fullCount = full.reduce((n, l) => n + l.length, 0);
+  if (props.compact || fullCount + 1 <= max) return [title, ...fitLines(full.flat(), max - 1, { what: 'more lines', key: 'c: all checks' })].slice(0, max);
+  // Short of rows: every check on one line (a failed one in full), then as many of the passed
+  // ones in full as the rows allow, in order, so no row the panel was given stays empty.
+  // Then a passed check still on one line gets its whole label (wrapped) where that fits.
+  const mark = seg('✓ ', { color: 'green', bold: true });
+  const each = results.map((r, i) => ({ full: full[i], compact: checkLines(r, width, true), label: wrapSegs([seg(r.label)], width, [mark], [seg('  ')]) }));
+  let used = each.reduce((n, c) => n + c.compact.length, 0);
+  const shown = each.map((c) => c.compact);
+  for (const level of ['full', 'label'] as const) {
+    each.forEach((c, i) => {
+      const extra = c[level].length - shown[i].length;
+      if (shown[i] === c.compact && extra > 0 && used + extra <= max - 1) {
+        shown[i] = c[level];
+        used += extra;
+      }
+    });
   }
-  return [title, ...fitLines(full, max - 1, { what: 'more lines' })].slice(0, max);
+  return [title, ...fitLines(shown.flat(), max - 1, { what: 'more lines', key: 'c: all checks' })].slice(0, max);
 }
 
 /** Natural heights: [full, compact], the title included. */

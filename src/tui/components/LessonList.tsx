@@ -1,6 +1,6 @@
 import { memo } from 'react';
 
-import { type Line, seg, truncateLine } from '../lines.js';
+import { type Line, seg, truncateLine, wrapText } from '../lines.js';
 import { Lines } from './Lines.js';
 
 export interface ListItem {
@@ -10,7 +10,7 @@ export interface ListItem {
   kind: 'lesson' | 'tool';
   /** The lesson's title, or the tool's name. */
   title: string;
-  /** One line under the title. */
+  /** Said under the title (wrapped to the width). */
   summary: string;
   /** A lesson's status: "new", "in progress (step 3)", "completed". */
   status?: string;
@@ -31,7 +31,7 @@ export interface LessonListProps {
 
 const STATUS_COLOR: Record<string, string> = { new: 'cyan', completed: 'green' };
 
-/** The list as lines: two per item (title with status, then the summary), a rule before the tools. */
+/** The list as lines: per item its title with status, then its summary (wrapped, never cut); a rule before the tools. */
 export function lessonListLines(p: LessonListProps): { lines: Line[]; cursorLine: number } {
   const lines: Line[] = [];
   let cursorLine = 0;
@@ -52,7 +52,7 @@ export function lessonListLines(p: LessonListProps): { lines: Line[]; cursorLine
       if (item.challenges && used + 3 + item.challenges.length <= p.width) head.push(seg(` · ${item.challenges}`, { dim: true }));
     }
     lines.push(truncateLine(head, p.width));
-    lines.push(truncateLine([seg('       '), seg(item.summary, { dim: true })], p.width));
+    lines.push(...wrapText(item.summary, p.width, { dim: true }, '       ', '       '));
   });
   return { lines, cursorLine };
 }

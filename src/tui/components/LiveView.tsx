@@ -1,7 +1,7 @@
 import { memo } from 'react';
 
 import type { ViewData } from '../../lessons/types.js';
-import { type Line, seg, type Seg, truncateLine, wrapText } from '../lines.js';
+import { type Line, lineWidth, seg, type Seg, truncateLine, wrapSegs, wrapText } from '../lines.js';
 import type { NsPalette } from '../palette.js';
 import { Lines } from './Lines.js';
 import { chartLines } from './LineChart.js';
@@ -57,13 +57,31 @@ export function titledRule(title: string, tag: Seg | null, width: number): Line 
 /** A live view as lines: a title rule ("● live" or the note), then the sample drawn by kind. */
 export function liveViewLines(props: Omit<LiveViewProps, 'title'> & { title: string }): Line[] {
   const { width } = props;
-  const title = titledRule(props.title, props.note ? seg(`(${props.note}) `, { dim: true }) : seg('● live ', { color: 'green' }), width);
+  const title = titledRuleLines(props.title, props.note ? seg(`(${props.note}) `, { dim: true }) : seg('● live ', { color: 'green' }), width);
   const max = props.maxRows ?? Infinity;
   let body: Line[];
   if (props.error) body = wrapText(`the view could not be read: ${props.error}`, width, { color: 'red' });
   else if (!props.data) body = [[seg('sampling…', { dim: true })]];
-  else body = viewBodyLines(props.data, { width, maxRows: max - 1, palette: props.palette, names: props.names });
-  return [title, ...body].slice(0, max);
+  else body = viewBodyLines(props.data, { width, maxRows: max - title.length, palette: props.palette, names: props.names });
+  return [...title, ...body].slice(0, max);
+}
+
+/**
+ * titledRule, but a title too long for one row wraps (the view's title says what the view is
+ * and where it reads from: it is not cut); the tag and the rule end its last row.
+ */
+export function titledRuleLines(title: string, tag: Seg | null, width: number): Line[] {
+  const tagW = tag ? [...tag.text].length : 0;
+  if ([...`── ${title} `].length + tagW + 3 <= width) return [titledRule(title, tag, width)];
+  const lines = wrapSegs([seg(title, { bold: true })], width, [seg('── ', { bold: true })], [seg('   ')]);
+  const last = lines[lines.length - 1];
+  const room = width - lineWidth(last) - 1;
+  const tail: Line = [...(tag ? [tag] : [])];
+  if (room >= tagW + 3) {
+    last.push(seg(' '), ...tail, seg('─'.repeat(Math.max(0, room - tagW)), { dim: true }));
+    return lines;
+  }
+  return [...lines, [seg('   '), ...tail, seg('─'.repeat(Math.max(0, width - 3 - tagW)), { dim: true })]];
 }
 
 /** A step's live view, sampled from the kernel a few times a second, drawn by kind. */

@@ -1,7 +1,7 @@
 import { memo } from 'react';
 
 import type { TreeRow, TreeView } from '../../lessons/types.js';
-import { type Line, moreLine, seg, type Seg, truncateLine } from '../lines.js';
+import { type Line, lineWidth, moreLine, seg, type Seg, truncateLine } from '../lines.js';
 import { NsPalette } from '../palette.js';
 import { pidLabel } from '../text.js';
 import { Lines } from './Lines.js';
@@ -40,6 +40,29 @@ function packItems(items: Seg[][], width: number, sep = '  '): Line[] {
   }
   if (cur.length) out.push(cur);
   return out;
+}
+
+/**
+ * A tree row in `width` columns: what is cut first is the remark after the tag ("sandbox
+ * itself"), then the command name (`sandbox-ini…(4712)`); the PIDs and the namespace tag stay.
+ */
+function fitRow(line: Line, label: Seg, comm: string, width: number): Line {
+  let over = lineWidth(line) - width;
+  if (over <= 0) return line;
+  const at = line.indexOf(label);
+  // Trailing remarks (not the tag, the zombie mark or ◀) go first.
+  const remark = line.findIndex((sg, i) => i > at && sg.text.startsWith('  '));
+  let out = line;
+  if (remark > at) {
+    out = line.slice(0, remark);
+    over = lineWidth(out) - width;
+    if (over <= 0) return out;
+  }
+  const name = [...comm];
+  const keep = Math.max(1, name.length - over - 1);
+  if (keep >= name.length) return out;
+  const short = `${name.slice(0, keep).join('')}…${[...label.text].slice(name.length).join('')}`;
+  return out.map((sg) => (sg === label ? { ...label, text: short } : sg));
 }
 
 /**
@@ -101,12 +124,13 @@ export function processTreeLines(view: TreeView, opts: { width: number; maxRows?
     }
     const style = r.ns >= 0 ? styles[r.ns] : undefined;
     const line: Line = [...gutter, seg(`${prefix}${top ? '' : last ? '└─ ' : '├─ '}`, { dim: true })];
-    line.push(seg(pidLabel(r), { color: style?.color, bold: r.highlight }));
+    const label = seg(pidLabel(r), { color: style?.color, bold: r.highlight });
+    line.push(label);
     if (style) line.push(seg(` ${tags[r.ns]}`, { color: style.color, bold: true }));
     if (r.state === 'Z') line.push(seg(' <zombie>', { color: 'red', bold: true }));
     if (r.highlight) line.push(seg(' ◀', { bold: true }));
     if (top && parentLevels.length === 0 && level === 0 && r.hostPid === process.pid) line.push(seg('  sandbox itself', { dim: true }));
-    rows.push(line);
+    rows.push(fitRow(line, label, r.comm, opts.width));
     const next = top ? '' : prefix + (last ? '   ' : '│  ');
     r.children.forEach((c, i) => walk(c, next, i === r.children.length - 1, false, levels));
   };

@@ -5,7 +5,7 @@
  * priority (layout.ts) so the screen always fits the terminal, from 80×24 up.
  */
 import { Box, useInput } from 'ink';
-import { type ReactNode, useMemo, useSyncExternalStore } from 'react';
+import { type ReactNode, useEffect, useMemo, useRef, useSyncExternalStore } from 'react';
 
 import { actionLogLines, scrollLines } from '../components/ActionLog.js';
 import { challengeCheckHeights, challengeCheckLines, challengeGoalLines, challengeStatusLines, challengeVarsLines } from '../components/ChallengePanel.js';
@@ -15,17 +15,20 @@ import { Header, type StepMark } from '../components/Header.js';
 import { KeyHelp } from '../components/KeyHelp.js';
 import { Lines } from '../components/Lines.js';
 import { liveViewLines, titledRule } from '../components/LiveView.js';
+import { tableNaturalWidth } from '../components/PidTable.js';
 import { predictionLines } from '../components/Prediction.js';
 import { Spinner } from '../components/Spinner.js';
 import { TooSmall } from '../components/TooSmall.js';
 import { type LessonController, type LessonState, stepRange } from '../lesson-controller.js';
-import { blank, fitLines, type Line, proseLines, seg, wrapSegs, wrapText } from '../lines.js';
+import { blank, fitLines, inlineCode, type Line, proseLines, seg, wrapSegs, wrapText } from '../lines.js';
 import { allocate, type BlockSpec } from './layout.js';
 
 export const MIN_COLUMNS = 80;
 export const MIN_ROWS = 24;
 /** From this width the screen has two columns: the lesson on the left, what happens on the right. */
 export const WIDE_COLUMNS = 110;
+/** In two columns, the lesson's text keeps at least this many columns however wide the view. */
+const MIN_LEFT = 50;
 
 export interface LessonScreenProps {
   /** The lesson's state and flow. */
@@ -70,6 +73,7 @@ const KEY_REFERENCE: [string, string][] = [
   ['enter', 'start, run the step, go to the next step'],
   ['1-9', 'answer the prediction (the step then runs)'],
   ['↑ ↓ enter', 'move between the choices, answer'],
+  ['0-9 . enter', 'type a number for a numeric prediction, answer (backspace deletes)'],
   ['h', 'show or hide the hint'],
   ['r', 'run the step again (after a failed check)'],
   ['s', 'challenge: a shell with your variables (exit comes back)'],
@@ -82,7 +86,9 @@ const KEY_REFERENCE: [string, string][] = [
   ['v', 'the live view, whole screen'],
   ['l', 'the whole action log'],
   ['p', "the step's whole text"],
-  ['↑ ↓ PgUp PgDn', 'scroll a whole-screen panel; esc closes it'],
+  ['c', 'the checks: label, probe, expected and actual of each, whole'],
+  ['↑ ↓ j k space', 'scroll a whole-screen panel (PgUp PgDn a page), the intro, the summary'],
+  ['esc', 'close a whole-screen panel'],
   ['q', 'quit: your progress is kept, the sandboxes are removed'],
   ['Ctrl-C', 'the same'],
 ];
@@ -129,6 +135,8 @@ function headerTitle(c: LessonController, s: LessonState): { title: string; stat
             ? 'running'
             : s.stepPhase === 'checking'
               ? 'checking'
+              : s.stepPhase === 'unavailable'
+                ? 'cannot run on this host'
               : ch
                 ? CHALLENGE_STATUS[ch.inShell ? 'shell' : ch.phase]
                 : undefined;
@@ -197,7 +205,7 @@ function Body({ controller: c, state: s, width, height }: { controller: LessonCo
         blank(),
         ...wrapSegs([seg('Press '), seg('enter', { bold: true, color: 'cyan' }), seg(' to start. Every step makes real namespaces and cgroups on this machine; q removes them.')], textWidth),
       ];
-      return <Lines lines={fitLines(lines, height, { key: 'enlarge the window to read all' })} width={width} />;
+      return <ScrollText controller={c} lines={lines} height={height} width={width} scroll={s.scroll} />;
     }
     case 'rebuilding': {
       const r = s.rebuild!;
@@ -235,10 +243,22 @@ function Body({ controller: c, state: s, width, height }: { controller: LessonCo
     case 'closing':
       return <Spinner label="Removing the lesson's sandboxes…" width={width} />;
     case 'summary':
-      return <Lines lines={fitLines(summaryLines(c, textWidth), height)} width={width} />;
+      return <ScrollText controller={c} lines={summaryLines(c, textWidth)} height={height} width={width} scroll={s.scroll} />;
     default:
       return <StepBody controller={c} state={s} width={width} height={height} />;
   }
+}
+
+/**
+ * Text longer than the screen (the intro, the summary), scrolled by the controller's keys with
+ * "↑ N lines above" / "↓ N lines below" markers; it tells the controller how far it can scroll.
+ */
+function ScrollText({ controller, lines, height, width, scroll }: { controller: LessonController; lines: Line[]; height: number; width: number; scroll: number }) {
+  const limit = Math.max(0, lines.length - height);
+  useEffect(() => {
+    controller.setScrollLimit(limit);
+  }, [controller, limit]);
+  return <Lines lines={scrolled(lines, height, scroll)} width={width} />;
 }
 
 function summaryLines(c: LessonController, width: number): Line[] {
@@ -246,22 +266,41 @@ function summaryLines(c: LessonController, width: number): Line[] {
   const lines: Line[] = [
     [seg('✓ ', { color: 'green', bold: true }), seg(`Lesson complete: ${c.lesson.title}`, { bold: true })],
     blank(),
-    [seg('  checks passed:     '), seg(`${sum.passed}`, { bold: true, color: sum.failed ? 'yellow' : 'green' }), seg(sum.failed ? ` (${sum.failed} failed)` : ' (all of them)')],
-    [seg('  predictions right: '), seg(`${sum.predictionsRight} of ${sum.predictions}`, { bold: true })],
+    // Every check of the lesson, replayed steps included (from the lesson, not this session's).
+    [
+      seg('  checks passed:     '),
+      seg(`${sum.passed} of ${sum.total}`, { bold: true, color: sum.passed === sum.total ? 'green' : 'yellow' }),
+      seg(sum.passed === sum.total ? ' (all of them)' : ''),
+      seg(sum.failed ? `, ${sum.failed} failed` : '', { color: 'yellow' }),
+      seg(sum.unchecked ? `, ${sum.unchecked} not checked (step ${sum.uncheckedSteps.map((i) => i + 1).join(', ')})` : '', { color: 'yellow' }),
+    ],
   ];
-  if (sum.replayed) lines.push([seg(`  ${stepRange(sum.replayed)} ${sum.replayed === 1 ? 'was' : 'were'} done in an earlier session (their sandboxes were rebuilt when you resumed)`, { dim: true })]);
+  if (sum.earlier) {
+    lines.push(
+      ...wrapText(
+        `${sum.earlier} of them in an earlier session: counted from your saved progress (when you resumed, the actions of ${stepRange(sum.replayed)} ran again to rebuild the sandboxes; their checks had passed then)`,
+        width,
+        { dim: true },
+        ' '.repeat(21),
+      ),
+    );
+  } else if (sum.replayed) {
+    lines.push(...wrapText(`${stepRange(sum.replayed)} ${sum.replayed === 1 ? 'was' : 'were'} replayed when you resumed, to rebuild the sandboxes`, width, { dim: true }, ' '.repeat(21)));
+  }
+  lines.push([seg('  predictions right: '), seg(`${sum.predictionsRight} of ${sum.predictions}`, { bold: true }), seg(sum.predictionsClose ? ` (${sum.predictionsClose} more close)` : '')]);
   if (sum.challenges) {
     lines.push([
-      seg('  challenges done:    '),
+      seg('  challenges done:   '),
       seg(`${sum.challengesDone} of ${sum.challenges}`, { bold: true, color: sum.challengesDone === sum.challenges ? 'green' : 'yellow' }),
       seg(sum.challengesSkipped ? ` (${sum.challengesSkipped} skipped)` : ''),
     ]);
   }
   if (sum.failedSteps.length) lines.push([seg(`  steps with failed checks: ${sum.failedSteps.map((i) => i + 1).join(', ')} (you continued anyway)`, { color: 'yellow' })]);
-  const takeaways = c.steps.filter((st) => st.takeaway);
+  // Every step's (done now or in an earlier session), except a step this host could not run.
+  const takeaways = c.steps.filter((st, i) => st.takeaway && !c.unavailableReason(i));
   if (takeaways.length) {
     lines.push(blank(), [seg('What you saw:', { bold: true })]);
-    for (const st of takeaways) lines.push(...wrapSegs([seg(st.takeaway!)], width, [seg('  • ')], [seg('    ')]));
+    for (const st of takeaways) lines.push(...wrapSegs(inlineCode(st.takeaway!), width, [seg('  • ')], [seg('    ')]));
   }
   lines.push(
     blank(),
@@ -284,7 +323,21 @@ function Zoomed({ controller: c, state: s, width, height }: { controller: Lesson
       lines = keyReferenceLines(width);
       break;
     case 'prose':
-      lines = [[seg(step.title, { bold: true })], blank(), ...proseLines(step.prose ?? '', Math.min(width, 100))];
+      lines = [...wrapText(step.title, width, { bold: true }), blank(), ...proseLines(step.prose ?? '', Math.min(width, 100))];
+      break;
+    case 'checks':
+      lines = [
+        ...wrapText(`The checks of step ${shown + 1}: ${step.title}`, width, { bold: true }),
+        ...wrapText(
+          step.challenge
+            ? 'Read live from the kernel: each line says how it was read (probe), what the challenge wants (expected) and what the kernel says now (actual).'
+            : 'Read from the kernel after the action: each says how it was read (probe), what the step expects and what the kernel said (actual).',
+          width,
+          { dim: true },
+        ),
+        blank(),
+        ...checkPanelLines({ results: rec.results, pending: false, width }),
+      ];
       break;
     case 'view': {
       const recorded = s.looking !== null && rec.viewAfter !== null;
@@ -310,7 +363,8 @@ function Zoomed({ controller: c, state: s, width, height }: { controller: Lesson
 
 function StepBody(props: { controller: LessonController; state: LessonState; width: number; height: number }) {
   const step = props.controller.steps[props.state.looking ?? props.state.index];
-  return step.challenge ? <ChallengeBody {...props} /> : <GuidedBody {...props} />;
+  const unavailable = props.state.looking === null && props.state.stepPhase === 'unavailable';
+  return step.challenge && !unavailable ? <ChallengeBody {...props} /> : <GuidedBody {...props} />;
 }
 
 /**
@@ -447,8 +501,15 @@ function GuidedBody({ controller: c, state: s, width, height }: { controller: Le
   const phase = looking ? 'looking' : s.stepPhase;
   const pre = phase === 'ask' || phase === 'ready';
   const wide = width >= WIDE_COLUMNS;
-  const leftW = wide ? Math.floor((width - 3) / 2) : width;
-  const rightW = wide ? width - leftW - 3 : width;
+  // Two columns: a table that needs more than half the width gets it (the widest sample of
+  // this step, so the text beside it does not re-wrap at every sample), the text keeps MIN_LEFT.
+  const widest = useRef({ step: -1, want: 0 });
+  const sample = looking && rec.viewAfter !== null ? rec.viewAfter : s.view.data;
+  if (widest.current.step !== shown) widest.current = { step: shown, want: 0 };
+  if (sample?.kind === 'table') widest.current.want = Math.max(widest.current.want, tableNaturalWidth(sample));
+  const half = width - 3 - Math.floor((width - 3) / 2);
+  const rightW = wide ? Math.max(half, Math.min(widest.current.want, width - 3 - MIN_LEFT)) : width;
+  const leftW = wide ? width - 3 - rightW : width;
 
   const prose = useMemo(() => proseLines(step.prose ?? '', leftW), [step, leftW]);
   const notice = useMemo(() => (s.notice && !looking ? [...wrapText(s.notice, leftW, { color: 'yellow' }), blank()] : []), [s.notice, looking, leftW]);
@@ -466,21 +527,24 @@ function GuidedBody({ controller: c, state: s, width, height }: { controller: Le
     const p = step.prediction;
     if (phase === 'looking') {
       if (rec.replayed) lines.push(...wrapText('Done in an earlier session: when you resumed, its action ran again (without asking) to rebuild its sandboxes.', leftW, { dim: true }));
-      if (p && rec.choice !== null) lines.push(...predictionLines({ prediction: p, cursor: 0, choice: rec.choice, reveal: true, width: leftW }));
-      if (rec.passed && step.takeaway) lines.push(...wrapSegs([seg(step.takeaway)], leftW, [seg('✓ ', { color: 'green', bold: true })], [seg('  ')]));
+      if (p && rec.choice !== null) lines.push(...predictionLines({ prediction: p, cursor: 0, choice: rec.choice, reveal: true, width: leftW, measured: rec.measured }));
+      if (rec.passed && step.takeaway) lines.push(...wrapSegs(inlineCode(step.takeaway), leftW, [seg('✓ ', { color: 'green', bold: true })], [seg('  ')]));
       lines.push(...wrapText('Looking back, read-only: the kernel is not rewound; the sandboxes are as they are now.', leftW, { color: 'yellow' }));
     } else if (phase === 'ask') {
-      lines.push(...predictionLines({ prediction: p!, cursor: s.cursor, choice: null, reveal: false, width: leftW }));
+      lines.push(...predictionLines({ prediction: p!, cursor: s.cursor, choice: null, reveal: false, width: leftW, typed: s.typed }));
     } else if (phase === 'ready') {
       lines.push([seg('Press '), seg('enter', { bold: true, color: 'cyan' }), seg(' to run this step.')]);
+    } else if (phase === 'unavailable') {
+      lines.push(...wrapText(`Skipped: this step cannot run on this host. ${c.unavailableReason(shown) ?? ''}`, leftW, { color: 'yellow' }));
+      lines.push(...wrapSegs([seg('Press '), seg('enter', { bold: true, color: 'cyan' }), seg(' to go on: it counts as neither passed nor failed.')], leftW));
     } else if (phase === 'running' || phase === 'checking') {
       spinner = phase === 'running' ? 'running the step… the live view follows the kernel as it happens' : 'checking the kernel…';
       if (p && rec.choice !== null) lines.push(...predictionLines({ prediction: p, cursor: 0, choice: rec.choice, reveal: false, width: leftW }));
     } else {
       if (rec.error) lines.push(...errorBannerLines({ error: rec.error, width: leftW, context: "The step's action failed; its checks ran anyway." }));
-      if (p && rec.choice !== null) lines.push(...predictionLines({ prediction: p, cursor: 0, choice: rec.choice, reveal: true, width: leftW }));
+      if (p && rec.choice !== null) lines.push(...predictionLines({ prediction: p, cursor: 0, choice: rec.choice, reveal: true, width: leftW, measured: rec.measured }));
       if (rec.passed) {
-        lines.push(...wrapSegs([seg(step.takeaway ?? 'Every check passed: the kernel is in the state this step describes.')], leftW, [seg('✓ ', { color: 'green', bold: true })], [seg('  ')]));
+        lines.push(...wrapSegs(inlineCode(step.takeaway ?? 'Every check passed: the kernel is in the state this step describes.'), leftW, [seg('✓ ', { color: 'green', bold: true })], [seg('  ')]));
       } else {
         lines.push(
           ...wrapSegs(
@@ -492,9 +556,9 @@ function GuidedBody({ controller: c, state: s, width, height }: { controller: Le
         );
       }
     }
-    if (s.hint) lines.push(...wrapSegs([seg(step.hint)], leftW, [seg('hint: ', { color: 'yellow', bold: true })], [seg('      ')]));
+    if (s.hint) lines.push(...wrapSegs(inlineCode(step.hint), leftW, [seg('hint: ', { color: 'yellow', bold: true })], [seg('      ')]));
     return { lines, spinner };
-  }, [phase, step, rec, s.cursor, s.hint, leftW]);
+  }, [phase, step, rec, s.cursor, s.typed, s.hint, leftW]);
 
   const interactionBlock: Block = {
     spec: { id: 'interaction', natural: interaction.lines.length + (interaction.spinner ? 1 : 0), min: 1, tiers: [[1, 999]] },
