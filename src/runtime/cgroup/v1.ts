@@ -134,7 +134,9 @@ export class CgroupV1 implements CgroupDriver {
       const parent = `${mount}/${CGROUP_PARENT}`;
       const dir = `${parent}/${name}`;
       // Another session removes the parent when its last sandbox goes: if that happened between
-      // two of these steps, start again.
+      // two of these steps, start again. A path that is gone is ENOENT; a file of a directory the
+      // kernel is removing at that very moment answers a write with ENODEV (seen in the CLI fuzz
+      // test: `writing "0-1" to …/cpuset/sandbox/cpuset.cpus: ENODEV`).
       for (let attempt = 0; ; attempt++) {
         try {
           ensureDir(parent);
@@ -145,7 +147,8 @@ export class CgroupV1 implements CgroupDriver {
           if (mount === this.mounts.get('cpuset')) this.inheritCpuset(dir, parent);
           break;
         } catch (err) {
-          if ((err as { code?: string }).code !== 'ENOENT' || attempt > 4) throw err;
+          const code = (err as { code?: string }).code;
+          if ((code !== 'ENOENT' && code !== 'ENODEV') || attempt > 4) throw err;
         }
       }
     }
