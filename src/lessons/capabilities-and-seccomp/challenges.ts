@@ -200,7 +200,12 @@ const whichCap: Step = {
       "Sandboxes a and b both run sleep as uid 0. a has Docker's default capabilities; b has exactly one more. Find which, from the host, and type its name.",
     tools: ['grep', 'setpriv --list-caps (or capsh --decode)', 'sh arithmetic'],
     setup: async (ctx) => {
-      const extra = EXTRA[Math.floor(Math.random() * EXTRA.length)];
+      // Only one this host can give: a capability outside our own bounding set (CAP_SYS_RESOURCE
+      // on some hosted VMs) cannot reach a sandbox, and b would have nothing extra to find.
+      const own = creds(process.pid)?.bnd ?? 0n;
+      const offered = EXTRA.filter((c) => has(own, c));
+      if (!offered.length) throw new Error(`this host's own bounding set holds none of ${EXTRA.join(', ')}: there is no capability to add`);
+      const extra = offered[Math.floor(Math.random() * offered.length)];
       const base = { namespaces: ['pid', 'mount', 'uts'] as ('pid' | 'mount' | 'uts')[], command: ['sleep', 'infinity'] };
       await ctx.sandbox('ch-a', base);
       await ctx.sandbox('ch-b', { ...base, security: { capAdd: [extra] } });
