@@ -6,7 +6,8 @@
  * a stand-in for systemd that makes the unit's cgroups as systemd would.
  *
  * These tests write the root cgroup's subtree_control, so they run only in the throw-away guest
- * of `npm run test:v2` (SANDBOX_V2_GUEST=1), never on a host:
+ * of `npm run test:v2` (SANDBOX_V2_GUEST=1), never on a host; and alone (test:v2 runs this file
+ * first, by itself): they watch the parent go away, which another file's live sandbox would keep:
  *   bash test/v2/run-in-guest.sh -- node_modules/.bin/vitest run test/integration/runtime/cgroup-parent.test.ts
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
