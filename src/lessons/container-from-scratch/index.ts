@@ -621,10 +621,17 @@ export const lesson: Lesson = {
         },
         {
           label: 'it goes on counting from where it was',
-          run: (ctx) => {
+          run: async (ctx) => {
             const at = ctx.state.get('count-at-checkpoint') as number | undefined;
-            const now = counterValue(lifecycle(ctx));
-            const running = counterProcess(ctx) !== null;
+            // A restored tree takes a moment to run again (seen in the v2 guest under load): give it
+            // up to 5 s to be running and to have written a value at least the one checkpointed.
+            let now = counterValue(lifecycle(ctx));
+            let running = counterProcess(ctx) !== null;
+            for (const end = Date.now() + 5000; at !== undefined && !(running && now >= at) && Date.now() < end; ) {
+              await new Promise((r) => setTimeout(r, 100));
+              now = counterValue(lifecycle(ctx));
+              running = counterProcess(ctx) !== null;
+            }
             return verdict(
               `cat ${lifecycle(ctx)?.counter ?? 'the counter file'}`,
               at === undefined ? 'a checkpoint first' : `≥ ${at}, counting`,
