@@ -73,29 +73,41 @@ function files() {
     : { limit: 'memory.max', usage: 'memory.current', peak: 'memory.peak', oom: 'memory.events', failures: 'memory.events' };
 }
 
-interface Allocation {
+/** A perl program of the lesson running in the sandbox, and what it printed, line by line. */
+interface PerlRun {
   proc: SandboxProcess;
   /** Host PID of the perl process itself (the exec'd sandbox-init's child). */
   pid: number | null;
   lines: string[];
 }
+type Allocation = PerlRun;
 
-/** Starts the allocator in the sandbox, collecting what it prints for the view. */
-async function allocate(ctx: LessonContext, s: Sandbox): Promise<Allocation> {
-  const proc = await s.exec(['perl', '-e', ALLOCATOR, ...ALLOC_ARGS], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const a: Allocation = { proc, pid: null, lines: [] };
-  ctx.state.set('alloc', a);
+/**
+ * Runs `perl -e PROGRAM ARGS…` in the sandbox, kept in ctx.state under `key`: its output lines
+ * (and its errors, with `stderr`) collected for the view, its host PID once it runs.
+ */
+async function startPerl(ctx: LessonContext, s: Sandbox, key: string, args: string[], stderr: boolean): Promise<PerlRun> {
+  const proc = await s.exec(['perl', '-e', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const r: PerlRun = { proc, pid: null, lines: [] };
+  ctx.state.set(key, r);
   let buf = '';
   proc.stdout?.on('data', (c: Buffer) => {
     buf += c.toString('utf8');
     let nl: number;
     while ((nl = buf.indexOf('\n')) >= 0) {
-      a.lines.push(buf.slice(0, nl));
+      r.lines.push(buf.slice(0, nl));
       buf = buf.slice(nl + 1);
     }
   });
-  proc.stderr?.resume();
-  a.pid = await settle(() => snapshot({ cgroup: false }).processes.find((p) => p.ppid === proc.pid)?.pid ?? null, (p) => p !== null, 2000);
+  if (stderr) proc.stderr?.on('data', (c: Buffer) => r.lines.push(c.toString('utf8').trim()));
+  else proc.stderr?.resume();
+  r.pid = await settle(() => snapshot({ cgroup: false }).processes.find((p) => p.ppid === proc.pid)?.pid ?? null, (p) => p !== null, 2000);
+  return r;
+}
+
+/** Starts the allocator in the sandbox, collecting what it prints for the view. */
+async function allocate(ctx: LessonContext, s: Sandbox): Promise<Allocation> {
+  const a = await startPerl(ctx, s, 'alloc', [ALLOCATOR, ...ALLOC_ARGS], false);
   ctx.log({
     command: `nsenter --target ${s.pid} --all -- ${ALLOC_SHOWN} &`,
     syscall: 'brk()/mmap() for each 4 MiB string, then writing every byte: the pages are charged to the cgroup as they are touched',
@@ -105,12 +117,7 @@ async function allocate(ctx: LessonContext, s: Sandbox): Promise<Allocation> {
 }
 
 /** The reserving process: started in step 2, told to write in step 3, ended before step 4. */
-interface Reserver {
-  proc: SandboxProcess;
-  /** Host PID of the perl process itself (the exec'd sandbox-init's child). */
-  pid: number | null;
-  lines: string[];
-}
+type Reserver = PerlRun;
 
 function reserverOf(ctx: LessonContext): Reserver | null {
   const r = ctx.state.get('reserver') as Reserver | undefined;
@@ -136,23 +143,8 @@ function usageNow(s: Sandbox): number | null {
 
 async function startReserver(ctx: LessonContext, s: Sandbox): Promise<Reserver> {
   const n = syscallNumbers();
-  const proc = await s.exec(['perl', '-e', RESERVER, String(n.mmap), String(n.read), String(RESERVE_MIB), String(TOUCH_MIB)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const r: Reserver = { proc, pid: null, lines: [] };
-  ctx.state.set('reserver', r);
-  let buf = '';
-  proc.stdout?.on('data', (c: Buffer) => {
-    buf += c.toString('utf8');
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      r.lines.push(buf.slice(0, nl));
-      buf = buf.slice(nl + 1);
-    }
-  });
-  proc.stderr?.on('data', (c: Buffer) => r.lines.push(c.toString('utf8').trim()));
-  r.pid = await settle(() => snapshot({ cgroup: false }).processes.find((p) => p.ppid === proc.pid)?.pid ?? null, (p) => p !== null, 2000);
-  await settle(() => r.lines.length, (l) => l > 0 || !proc.running, 5000);
+  const r = await startPerl(ctx, s, 'reserver', [RESERVER, String(n.mmap), String(n.read), String(RESERVE_MIB), String(TOUCH_MIB)], true);
+  await settle(() => r.lines.length, (l) => l > 0 || !r.proc.running, 5000);
   ctx.log({
     command: `nsenter --target ${s.pid} --all -- perl -e '… syscall(SYS_mmap, 0, ${RESERVE_MIB} MiB, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) …' &`,
     syscall: `mmap(NULL, ${RESERVE_MIB * MiB}, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)`,
