@@ -1,5 +1,5 @@
 # The addon, and the static executables that must run inside any root filesystem (a busybox
-# root has no libc): sandbox-init (PID 1 of a sandbox), chroot-escape and shocker (two lessons' escapes), dirtier (the pre-copy lesson's workload).
+# root has no libc): sandbox-init (PID 1 of a sandbox), chroot-escape and shocker (two lessons' escapes), dirtier (the pre-copy lesson's workload), latctx (the overhead lesson's measurements).
 # Debian's and Ubuntu's node-gyp add -lnode to every target; no static libnode exists, so the
 # static executables take it off again ("libraries!"). The addon links libseccomp (Debian
 # libseccomp-dev) to build the payload's seccomp filter.
@@ -33,6 +33,14 @@
       "target_name": "dirtier",
       "type": "executable",
       "sources": ["native/dirtier.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"],
+      "ldflags": ["-static"],
+      "libraries!": ["-lnode"]
+    },
+    {
+      "target_name": "latctx",
+      "type": "executable",
+      "sources": ["native/latctx.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"],
       "ldflags": ["-static"],
       "libraries!": ["-lnode"]

@@ -64,9 +64,14 @@ const run = program
   .option('--cwd <dir>', 'working directory inside (default: / with a new root or --user, else the current one)')
   .option('--cpu-weight <n>', 'relative CPU share, 1-10000 (default 100; v1: cpu.shares = n*1024/100)')
   .option('--cpu-quota <pct>', 'hard CPU cap in percent of one CPU (e.g. 30)')
+  .option('--cpu-burst <pct>', 'quota left unused that may be spent later, in percent of one CPU (at most the quota)')
   .option('--cpus <list>', 'CPUs it may run on (cpuset), e.g. 0 or 0-1')
   .option('--memory <size>', 'memory limit, e.g. 64M')
+  .option('--memory-high <size>', 'memory throttle (cgroup v2 memory.high), e.g. 32M: slowed above it, not killed')
   .option('--pids <n>', 'maximum number of processes')
+  .option('--io-rbps <dev=size>', 'disk read limit per second on a whole disk, e.g. loop3=10M or 7:3=10M (blkio.throttle / io.max)')
+  .option('--io-wbps <dev=size>', 'disk write limit per second on a whole disk, e.g. loop3=10M')
+  .option('--io-weight <n>', 'relative disk share under the BFQ scheduler, 1-1000 (default 100)')
   .option('--init', 'run sandbox-init as PID 1 (reaps orphans, forwards signals) with COMMAND as its child')
   .option('--cap-add <cap>', "give the payload a capability beyond Docker's default set, e.g. NET_ADMIN (repeatable, or comma-separated; ALL)", collect, [])
   .option('--cap-drop <cap>', 'take a capability away from the default set, e.g. NET_RAW (repeatable, or comma-separated; ALL)', collect, [])
@@ -103,36 +108,90 @@ const learn = program
     'A guided lesson, live on this machine: each step asks you to predict what the kernel will do, then makes real namespaces, cgroups and mounts, shows the commands and system calls it used, a live view of the processes or counters, and checks the result in /proc and /sys.\n' +
       'Progress is saved after every step that passes; `sandbox learn LESSON` resumes where you stopped. Without a lesson: pick one from a list.',
   )
-  .argument('[lesson]', 'lesson id, e.g. pid-namespaces (see sandbox lessons)')
+  .argument('[lesson]', 'lesson id, e.g. pid-namespaces (see sandbox lessons), or a lesson folder, e.g. ./my-lesson')
   .option('--auto', 'run every step without asking, answer predictions, print every check; exit 1 if one fails')
   .option('--plain', 'line-by-line output, no full-screen UI')
-  .action(async (id: string | undefined, opts: { auto?: boolean; plain?: boolean }) => {
+  .option('--yes', 'a lesson folder: run it without the one-time question (for classroom automation)')
+  .action(async (id: string | undefined, opts: { auto?: boolean; plain?: boolean; yes?: boolean }) => {
     const { learnCommand } = await import('./commands/learn.js');
     process.exitCode = await learnCommand(id, { ...opts, plain: opts.plain || program.opts().plain });
   });
 learn.addHelpText('after', () => {
   // The course from the manifest (no lesson code loaded), an id and a title a line.
   const w = Math.max(...COURSE.map((e) => e.id.length));
-  return `\nLessons, in teaching order (sandbox lessons shows your progress):\n${COURSE.map((e) => `  ${e.id.padEnd(w)}  ${e.title}`).join('\n')}\n\nExamples:\n  sudo sandbox learn ${COURSE[0].id}\n  sudo sandbox learn ${COURSE[0].id} --auto --plain   every step, no questions`;
+  return (
+    `\nLessons, in teaching order (sandbox lessons shows your progress):\n${COURSE.map((e) => `  ${e.id.padEnd(w)}  ${e.title}`).join('\n')}\n\n` +
+    `Examples:\n  sudo sandbox learn ${COURSE[0].id}\n  sudo sandbox learn ${COURSE[0].id} --auto --plain   every step, no questions\n` +
+    '  sudo sandbox learn ./my-lesson                     a lesson folder of your own\n\n' +
+    'A lesson folder (an argument with a /, or an existing directory) runs lines\n' +
+    'as root: before its first run they are all shown, and you are asked once\n' +
+    '(again when the lesson changes; --yes does not ask).'
+  );
 });
 
 program
   .command('lessons')
   .summary("the course, with each lesson's status")
   .option('--json', 'print the catalogue as JSON')
+  .option('--course <dir>', "also list an instructor's lessons: each subfolder of DIR holding a lesson.md (default: $SANDBOX_COURSE)")
   .option('--plain', 'line-by-line output (the default for this command)')
-  .action(async (opts: { json?: boolean }) => {
+  .action(async (opts: { json?: boolean; course?: string }) => {
     const { lessonsCommand } = await import('./commands/lessons.js');
-    process.exitCode = lessonsCommand(opts);
+    process.exitCode = await lessonsCommand(opts);
   });
+
+program
+  .command('new-lesson')
+  .summary('write a skeleton lesson folder NAME/ to start your own lesson from')
+  .description(
+    'Write NAME/lesson.md: a commented skeleton lesson in the folder format (docs/LESSON-FORMAT.md) with a guided step and two challenges, which passes sandbox check-lesson as written.\n' +
+      "NAME's last part becomes the lesson id (lowercase words joined by -). NAME must not exist; the files are written as you (also under sudo), and your first run of it does not ask again.",
+  )
+  .argument('<name>', 'the folder to create, e.g. my-lesson or course/my-lesson')
+  .action(async (name: string) => {
+    const { newLessonCommand } = await import('./commands/new-lesson.js');
+    process.exitCode = await newLessonCommand(name);
+  })
+  .addHelpText(
+    'after',
+    `
+Examples:
+  sandbox new-lesson my-lesson
+  sudo sandbox check-lesson my-lesson
+  sudo sandbox learn ./my-lesson`,
+  );
+
+program
+  .command('check-lesson')
+  .summary('the course check for a lesson folder: every check must fail without its action')
+  .description(
+    'Check a lesson folder as the course checks its own lessons: the file is well formed (else file:line, exit 2); run for real, every check passes after its step and fails when the step\'s action is skipped; every challenge\'s checks fail after its setup and pass after its reference solution; every conditional hint holds after its reach lines; every question\'s probe prints its answer; no prediction is given away by its title or hint.\n' +
+      'Problems are printed as lesson.md:LINE: …; exit 0 when everything holds, 1 when something fails, 2 for a malformed file.',
+  )
+  .argument('<dir>', 'the lesson folder (holding lesson.md)')
+  .option('--static', 'check the file alone: no root, nothing run')
+  .option('--yes', 'run it without the one-time question (for automation)')
+  .option('--json', 'print the result as JSON')
+  .action(async (dir: string, opts: { static?: boolean; yes?: boolean; json?: boolean }) => {
+    const { checkLessonCommand } = await import('./commands/check-lesson.js');
+    process.exitCode = await checkLessonCommand(dir, opts);
+  })
+  .addHelpText(
+    'after',
+    `
+Examples:
+  sandbox check-lesson my-lesson --static   the file alone, in a second
+  sudo sandbox check-lesson my-lesson       everything, run for real
+  sudo sandbox check-lesson my-lesson --yes  the same, without the question`,
+  );
 
 program
   .command('reset')
   .summary('forget your progress (in one lesson, or all)')
-  .argument('[lesson]', 'lesson id; without it, every lesson')
+  .argument('[lesson]', 'lesson id or lesson folder; without it, every lesson')
   .action(async (id: string | undefined) => {
     const { resetCommand } = await import('./commands/reset.js');
-    process.exitCode = resetCommand(id);
+    process.exitCode = await resetCommand(id);
   });
 
 program
@@ -163,6 +222,19 @@ program
   });
 
 program
+  .command('report')
+  .summary("measure the course's claims on this host: isolation, overhead, containers vs VMs (Markdown or JSON)")
+  .description(
+    'Run the measurements of the isolation, overhead and containers-vs-vms lessons and print them as three Markdown tables next to the lectures\' 2013 figures, with the machine (kernel, CPU, cgroup layout), for a slide. Takes a few minutes; everything it creates is removed at the end.',
+  )
+  .addOption(new Option('--json', 'print one JSON object instead of Markdown'))
+  .addOption(new Option('--only <parts>', 'only these parts, separated by commas: isolation, overhead, density'))
+  .action(async (opts: { json?: boolean; only?: string }) => {
+    const { reportCommand } = await import('./commands/report.js');
+    process.exitCode = await reportCommand(opts);
+  });
+
+program
   .command('cleanup')
   .summary('remove everything a crashed or killed session left behind')
   .description(
@@ -185,7 +257,7 @@ program.allowExcessArguments(true).action(async () => {
     return;
   }
   const { lessonsCommand } = await import('./commands/lessons.js');
-  process.exitCode = lessonsCommand({});
+  process.exitCode = await lessonsCommand({});
   process.stdout.write('hint: in a terminal, `sandbox` opens the home screen; `sandbox --help` lists every command\n');
 });
 

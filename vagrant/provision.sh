@@ -17,7 +17,14 @@ SRC=${SANDBOX_SRC:-/vagrant}
 DEST=${SANDBOX_DEST:-/opt/sandbox}
 # criu: checkpoint/restore/migrate in the REPL and the checkpoint-restore lesson (Debian 13's 4.1
 # understands current kernels' vDSO; Debian 12's 3.17 fails `criu check` on kernels ≥ 6.8).
-PACKAGES=(ca-certificates nodejs npm g++ make python3 libseccomp-dev busybox-static iproute2 tmux util-linux procps perl criu)
+# stress-ng, iperf3, fio: the workloads and noisy neighbours of the measured lessons (isolation,
+# overhead, cgroups-io); qemu-system-*: the VM that containers-vs-vms boots next to a sandbox.
+case $(dpkg --print-architecture 2>/dev/null) in
+  arm64) QEMU_SYSTEM=qemu-system-arm ;;
+  *) QEMU_SYSTEM=qemu-system-x86 ;;
+esac
+PACKAGES=(ca-certificates nodejs npm g++ make python3 libseccomp-dev busybox-static iproute2 tmux util-linux procps perl criu
+  stress-ng iperf3 fio "$QEMU_SYSTEM")
 
 export DEBIAN_FRONTEND=noninteractive
 export HOME=/root   # npm's cache and config belong to root, whatever sudo kept of the caller's HOME

@@ -34,6 +34,7 @@ export function formatSweep(r: SweepReport): string[] {
   if (r.dirs.length) lines.push(`directories removed: ${r.dirs.join(' ')}`);
   if (r.netns.length) lines.push(`network namespaces removed: ${r.netns.join(' ')}`);
   if (r.veths.length) lines.push(`veth devices removed: ${r.veths.join(' ')}`);
+  if (r.loops?.length) lines.push(`loop devices detached: ${r.loops.join(' ')}`);
   if (r.units?.length) lines.push(`systemd units stopped (they held no sandbox): ${r.units.join(' ')}`);
   return lines;
 }

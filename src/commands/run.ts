@@ -38,9 +38,14 @@ export interface RunOptions {
   cwd?: string;
   cpuWeight?: string;
   cpuQuota?: string;
+  cpuBurst?: string;
   cpus?: string;
   memory?: string;
+  memoryHigh?: string;
   pids?: string;
+  ioRbps?: string;
+  ioWbps?: string;
+  ioWeight?: string;
   init?: boolean;
   capAdd?: string[];
   capDrop?: string[];
@@ -110,9 +115,14 @@ export async function runCommand(command: string[], opts: RunOptions): Promise<n
     limits = validateLimits({
       cpuWeight: opts.cpuWeight,
       cpuQuota: opts.cpuQuota,
+      cpuBurst: opts.cpuBurst,
       cpus: opts.cpus,
       memory: opts.memory,
+      memoryHigh: opts.memoryHigh,
       pids: opts.pids,
+      ioRbps: opts.ioRbps,
+      ioWbps: opts.ioWbps,
+      ioWeight: opts.ioWeight,
     });
     rootfs = opts.rootfs === undefined ? undefined : parseRootfs(opts.rootfs);
     if (opts.cwd !== undefined) checkCwd(opts.cwd);

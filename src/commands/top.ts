@@ -4,7 +4,7 @@
  * one snapshot of the table as text.
  */
 import { formatError } from '../runtime/index.js';
-import { rowCells, TOP_COLUMNS, TopModel } from '../top/model.js';
+import { hostPressureLine, rowCells, TOP_COLUMNS, TopModel } from '../top/model.js';
 import { tableLines } from '../tui/text.js';
 
 /** One snapshot as text: two readings half a second apart, so CPU % has something to measure. */
@@ -23,7 +23,7 @@ async function printSnapshot(out: NodeJS.WritableStream): Promise<number> {
     },
     width,
   );
-  out.write(`${lines.join('\n')}\n`);
+  out.write(`${lines.join('\n')}\n${hostPressureLine(snap.pressure)}\n`);
   return 0;
 }
 

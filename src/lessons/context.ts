@@ -37,7 +37,13 @@ export function runEquivalent(options: SandboxOptions): string {
   if (l.cpuQuota !== undefined) parts.push(`--cpu-quota ${l.cpuQuota}`);
   if (l.cpus !== undefined) parts.push(`--cpus ${l.cpus}`);
   if (l.memory !== undefined) parts.push(`--memory ${formatBytes(l.memory)}`);
+  if (l.memoryHigh !== undefined) parts.push(`--memory-high ${formatBytes(l.memoryHigh)}`);
   if (l.pids !== undefined) parts.push(`--pids ${l.pids}`);
+  for (const io of l.io ?? []) {
+    if (io.rbps !== undefined) parts.push(`--io-rbps ${io.device}=${io.rbps === 'max' ? 'max' : formatBytes(io.rbps)}`);
+    if (io.wbps !== undefined) parts.push(`--io-wbps ${io.device}=${io.wbps === 'max' ? 'max' : formatBytes(io.wbps)}`);
+  }
+  if (l.ioWeight !== undefined) parts.push(`--io-weight ${l.ioWeight}`);
   if (options.init) parts.push('--init');
   parts.push(...securityFlags(options.security));
   if (options.command?.length) parts.push('--', ...options.command.map(shellQuote));

@@ -43,7 +43,8 @@ export const COURSE: CourseEntry[] = [
     title: 'UTS and IPC namespaces',
     summary: 'a hostname per sandbox while the host keeps its own; System V shared memory visible only in its IPC namespace',
     challenges: ['name-b-gamma', 'find-the-segments'],
-    load: () => import('./uts-ipc-namespaces/index.js'),
+    // A lesson folder (docs/LESSON-FORMAT.md): src/lessons/uts-ipc-namespaces/lesson.md.
+    load: () => import('./folder/index.js').then((m) => m.loadBuiltInFolder('uts-ipc-namespaces')),
   },
   {
     id: 'net-namespaces',
@@ -69,21 +70,29 @@ export const COURSE: CourseEntry[] = [
   {
     id: 'cgroups-cpu',
     title: 'cgroups: CPU weights, cpusets and quotas',
-    summary: 'two sandboxes on one core: equal weights, 25 %/75 %, idle cycles lent, a hard quota that lends nothing',
+    summary: 'two sandboxes on one core: equal weights, 25 %/75 %, idle cycles lent, a hard quota that lends nothing, burst credits',
     challenges: ['cap-at-half', 'split-by-weight', 'read-the-weights'],
     load: () => import('./cgroups-cpu/index.js'),
   },
   {
     id: 'cgroups-memory',
     title: 'cgroups: memory limits and the OOM killer',
-    summary: 'a memory limit, what it counts (reserved or touched), a process allocating past it, the OOM kill as it happens; a raised limit',
+    summary: 'a memory limit, what it counts (reserved or touched), a process allocating past it, the OOM kill as it happens; a raised limit; memory.high and pressure (v2)',
     challenges: ['oom-by-hand', 'read-the-counters'],
-    load: () => import('./cgroups-memory/index.js'),
+    // A lesson folder (docs/LESSON-FORMAT.md): src/lessons/cgroups-memory/lesson.md.
+    load: () => import('./folder/index.js').then((m) => m.loadBuiltInFolder('cgroups-memory')),
+  },
+  {
+    id: 'cgroups-io',
+    title: 'cgroups: disk throttles and weights',
+    summary: 'a loop device of its own, a writer flat out, the same writer throttled to 5 MiB/s (blkio.throttle / io.max), BFQ weights',
+    challenges: ['throttle-by-hand', 'count-the-bytes'],
+    load: () => import('./cgroups-io/index.js'),
   },
   {
     id: 'fork-bomb',
     title: 'A fork bomb, contained',
-    summary: 'a real fork bomb held at pids.max; refused forks counted; the host stays responsive; one kill ends it all',
+    summary: 'a real fork bomb held at pids.max; refused forks counted; the host stays responsive; a low CPU weight spares its neighbour; one kill ends it all',
     challenges: ['stop-at-twenty', 'end-it-yourself'],
     load: () => import('./fork-bomb/index.js'),
   },
@@ -93,6 +102,27 @@ export const COURSE: CourseEntry[] = [
     summary: 'image layers as overlayfs lower directories, copy-on-write, whiteouts, what "commit" means, layers shared by containers',
     challenges: ['stack-your-own', 'commit-a-layer'],
     load: () => import('./overlay-images/index.js'),
+  },
+  {
+    id: 'isolation',
+    title: 'Noisy neighbours: the isolation table',
+    summary: 'a victim and a neighbour on one CPU: CPU, memory, disk, fork-bomb and network stress, each without and with the limit that isolates, next to 2013',
+    challenges: ['give-it-back', 'count-the-kills'],
+    load: () => import('./isolation/index.js'),
+  },
+  {
+    id: 'overhead',
+    title: 'The cost of a container',
+    summary: 'context switches, a system call, fork + exec and TCP over veth, macvlan and VLAN: host vs sandbox, measured as ratios next to the 2013 figures',
+    challenges: ['macvlan-by-hand', 'ring-in-z'],
+    load: () => import('./overhead/index.js'),
+  },
+  {
+    id: 'containers-vs-vms',
+    title: 'Containers vs VMs: start-up and density',
+    summary: 'a sandbox and a QEMU VM booted to the same "ready": start-up, memory, and how many sandboxes fit in one VM, next to the 2013 figures',
+    challenges: ['a-ceiling-like-a-vm', 'whose-kernel'],
+    load: () => import('./containers-vs-vms/index.js'),
   },
   {
     id: 'checkpoint-restore',

@@ -256,9 +256,10 @@ export function readProgress(id: string): LessonProgress | null {
  * null; `notice` says what was not valid and kept aside. Throws when the file must not be used
  * (a link, not the user's): the caller refuses to start and shows the message.
  */
-export function loadLessonProgress(lesson: Pick<Lesson, 'id' | 'steps'>): { progress: LessonProgress | null; notice: string | null } {
+export function loadLessonProgress(lesson: Pick<Lesson, 'id' | 'steps' | 'folder'>): { progress: LessonProgress | null; notice: string | null } {
   const l = load();
-  const p = l.lessons[lesson.id] ?? null;
+  const key = progressKeyOf(lesson);
+  const p = l.lessons[key] ?? null;
   const problem = p && lessonProblem(p, lesson);
   if (!problem) {
     const stale = p ? stalePredictions(p, lesson) : [];
@@ -267,9 +268,21 @@ export function loadLessonProgress(lesson: Pick<Lesson, 'id' | 'steps'>): { prog
     for (const k of stale) delete predictions[k];
     return { progress: { ...p, predictions }, notice: l.notice };
   }
-  delete l.lessons[lesson.id];
-  const notice = repair(l.lessons, [`${shortId(lesson.id)}: ${problem}`], shortId(lesson.id));
+  delete l.lessons[key];
+  const notice = repair(l.lessons, [`${shortId(key)}: ${problem}`], shortId(key));
   return { progress: null, notice: l.notice ? `${l.notice}\n${notice}` : notice };
+}
+
+/** The key a lesson's progress is saved under: its id, or a folder lesson's own key (see Lesson.folder). */
+export function progressKeyOf(lesson: Pick<Lesson, 'id' | 'folder'>): string {
+  return lesson.folder?.progressKey ?? lesson.id;
+}
+
+/** What to type after `sandbox learn` (or `reset`) for this lesson: its id, or its folder. */
+export function lessonArg(lesson: Pick<Lesson, 'id' | 'folder'>): string {
+  if (!lesson.folder) return lesson.id;
+  const d = lesson.folder.dir;
+  return /^[\w@%+=:,./-]+$/.test(d) ? d : `'${d.replace(/'/g, `'\\''`)}'`;
 }
 
 export function saveProgress(id: string, progress: LessonProgress): void {

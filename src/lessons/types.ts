@@ -21,6 +21,13 @@ export interface Lesson {
   /** What the host must offer; checked before the lesson starts. */
   requires?: Requirement[];
   steps: Step[];
+  /**
+   * Set for a lesson read from a folder (`sandbox learn ./dir`, src/commands/folder-lesson.ts):
+   * the folder as the learner names it, and the key its progress is saved under (`id@` + a hash
+   * of the folder's real path, so two folders with the same id do not share progress). Unset for
+   * the course's own lessons.
+   */
+  folder?: { dir: string; progressKey: string };
 }
 
 export type Requirement =

@@ -46,15 +46,20 @@ export interface CommandSpec {
 export const NAMESPACE_FLAGS = ['--pid', '--mount', '--uts', '--ipc', '--net', '--user', '--cgroup'] as const;
 
 /** Limit settings: the `key=value` word and the `--key VALUE` flag name the same limit. */
-export const SETTINGS = ['cpu-weight', 'cpu-quota', 'cpus', 'memory', 'pids'] as const;
+export const SETTINGS = ['cpu-weight', 'cpu-quota', 'cpu-burst', 'cpus', 'memory', 'memory-high', 'pids', 'io-rbps', 'io-wbps', 'io-weight'] as const;
 export type SettingName = (typeof SETTINGS)[number];
 
 export const SETTING_HELP: Record<SettingName, string> = {
   'cpu-weight': 'relative CPU share, 1-10000 (default 100): 25 and 75 split a busy CPU 25%/75%',
   'cpu-quota': 'hard CPU cap in percent of one CPU (30 = 30 ms of every 100 ms)',
+  'cpu-burst': 'quota left unused that may be spent later, in percent of one CPU (at most the quota)',
   cpus: 'CPUs it may run on (cpuset), e.g. 0 or 0-1',
   memory: 'memory limit, e.g. 64M (at least 1M, a multiple of 4K)',
+  'memory-high': 'memory throttle (cgroup v2 memory.high), e.g. 32M: above it the group is slowed, not killed',
   pids: 'maximum number of processes and threads',
+  'io-rbps': 'disk read limit per second on one whole disk, DEVICE=SIZE: loop3=10M or 7:3=10M (max removes it)',
+  'io-wbps': 'disk write limit per second, DEVICE=SIZE as io-rbps: blkio.throttle (v1) or io.max (v2)',
+  'io-weight': 'relative disk share under the BFQ scheduler, 1-1000 (default 100)',
 };
 
 export const ROOTFS_VALUES = ['host', 'busybox', 'none'] as const;
@@ -70,7 +75,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     name: 'create',
     usage:
       'create NAME [--pid --mount --uts --ipc --net --user --cgroup] [--rootfs host|busybox|none|DIR] [--hostname H] ' +
-      '[--cpu-weight N] [--cpu-quota PCT] [--cpus LIST] [--memory SIZE] [--pids N] ' +
+      '[--cpu-weight N] [--cpu-quota PCT] [--cpu-burst PCT] [--cpus LIST] [--memory SIZE] [--memory-high SIZE] [--pids N] ' +
       '[--cap-add CAP] [--cap-drop CAP] [--seccomp default|unconfined] [--privileged] [KEY=VALUE...]',
     summary: 'record a sandbox configuration (nothing runs yet)',
     help: [
@@ -79,7 +84,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
       '--rootfs host (the default with --mount) is a tmpfs root with the host\'s /usr, /bin, /lib* read-only;',
       'busybox is a tiny root with only a static busybox; none keeps the host\'s files; DIR is your own tree.',
       '--hostname needs --uts and defaults to NAME.',
-      'Limits can be flags (--pids 50) or settings (pids=50): cpu-weight, cpu-quota, cpus, memory, pids.',
+      'Limits can be flags (--pids 50) or settings (pids=50): cpu-weight, cpu-quota, cpu-burst, cpus, memory, memory-high, pids.',
       'NAME: 1-32 lowercase letters, digits, "-", "_" or ".", starting with a letter or digit.',
       "Root inside keeps Docker's default capabilities and a seccomp filter (no mount, no module loading…);",
       '--cap-add CAP (repeatable, or NET_ADMIN,SYS_TIME), --cap-drop CAP, --seccomp unconfined and --privileged',
@@ -149,7 +154,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
   },
   set: {
     name: 'set',
-    usage: 'set NAME KEY=VALUE... (keys: cpu-weight cpu-quota cpus memory pids)',
+    usage: 'set NAME KEY=VALUE... (keys: cpu-weight cpu-quota cpu-burst cpus memory memory-high pids)',
     summary: 'change limits: written to the kernel at once if NAME runs',
     help: [
       'Changes limits. On a running sandbox they are written to its cgroup files now, and the files are',

@@ -5,7 +5,7 @@
  * malformed line never reaches the session and never changes anything.
  */
 import { NAME_RE, nameProblem } from '../runtime/cgroup/index.js';
-import { type LimitInput, type Limits, onlineCpus, validateLimits } from '../runtime/cgroup/limits.js';
+import { burstProblem, type LimitInput, type Limits, onlineCpus, validateLimits } from '../runtime/cgroup/limits.js';
 import { echo, SandboxError } from '../runtime/errors.js';
 import { NAMESPACES, type Namespace } from '../runtime/linux.js';
 import { parseRootfs, type RootfsSpec } from '../runtime/rootfs.js';
@@ -125,9 +125,14 @@ function noMore(command: CommandName, rest: Token[]): void {
 const LIMIT_KEY: Record<SettingName, keyof LimitInput> = {
   'cpu-weight': 'cpuWeight',
   'cpu-quota': 'cpuQuota',
+  'cpu-burst': 'cpuBurst',
   cpus: 'cpus',
   memory: 'memory',
+  'memory-high': 'memoryHigh',
   pids: 'pids',
+  'io-rbps': 'ioRbps',
+  'io-wbps': 'ioWbps',
+  'io-weight': 'ioWeight',
 };
 
 /**
@@ -188,7 +193,10 @@ class LimitCollector {
     const limits: Limits = {};
     for (const [name, { value, form }] of this.raw) {
       try {
-        Object.assign(limits, validateLimits({ [LIMIT_KEY[name]]: value }, { cpus }));
+        const one = validateLimits({ [LIMIT_KEY[name]]: value }, { cpus });
+        // io-rbps and io-wbps each give a throttle list: keep both.
+        if (one.io && limits.io) one.io = [...limits.io, ...one.io];
+        Object.assign(limits, one);
       } catch (err) {
         if (!(err instanceof SandboxError)) throw err;
         let message = err.message;
@@ -198,12 +206,26 @@ class LimitCollector {
         fail(this.command, `${this.command}: ${message}`, err.hint);
       }
     }
+    // Each setting alone is checked above; a burst above the quota given with it is refused here.
+    const burst = limits.cpuBurst !== undefined && limits.cpuQuota !== undefined ? burstProblem(limits.cpuBurst, limits.cpuQuota) : null;
+    if (burst) fail(this.command, `${this.command}: ${burst.message}`, burst.hint);
     return limits;
   }
 }
 
 function example(key: SettingName): string {
-  return { 'cpu-weight': '75', 'cpu-quota': '30', cpus: '0', memory: '64M', pids: '50' }[key];
+  return {
+    'cpu-weight': '75',
+    'cpu-quota': '30',
+    'cpu-burst': '20',
+    cpus: '0',
+    memory: '64M',
+    'memory-high': '32M',
+    pids: '50',
+    'io-rbps': 'loop3=10M',
+    'io-wbps': 'loop3=10M',
+    'io-weight': '500',
+  }[key];
 }
 
 function parseCreate(tokens: Token[], ctx: ParseContext): ReplCommand {
@@ -452,8 +474,15 @@ export function formatLimits(l: Limits, formatBytes: (n: number) => string): str
   const parts: string[] = [];
   if (l.cpuWeight !== undefined) parts.push(`cpu-weight=${l.cpuWeight}`);
   if (l.cpuQuota !== undefined) parts.push(`cpu-quota=${l.cpuQuota}`);
+  if (l.cpuBurst !== undefined) parts.push(`cpu-burst=${l.cpuBurst}`);
   if (l.cpus !== undefined) parts.push(`cpus=${l.cpus}`);
   if (l.memory !== undefined) parts.push(`memory=${formatBytes(l.memory)}`);
+  if (l.memoryHigh !== undefined) parts.push(`memory-high=${formatBytes(l.memoryHigh)}`);
   if (l.pids !== undefined) parts.push(`pids=${l.pids}`);
+  for (const io of l.io ?? []) {
+    if (io.rbps !== undefined) parts.push(`io-rbps=${io.device}=${io.rbps === 'max' ? 'max' : formatBytes(io.rbps)}`);
+    if (io.wbps !== undefined) parts.push(`io-wbps=${io.device}=${io.wbps === 'max' ? 'max' : formatBytes(io.wbps)}`);
+  }
+  if (l.ioWeight !== undefined) parts.push(`io-weight=${l.ioWeight}`);
   return parts.join(' ');
 }

@@ -138,12 +138,20 @@ const CGROUP_FILES = [
   'cpu.shares',
   'cpu.cfs_period_us',
   'cpu.cfs_quota_us',
+  'cpu.max.burst',
+  'cpu.cfs_burst_us',
+  'blkio.throttle.read_bps_device',
+  'blkio.throttle.write_bps_device',
+  'blkio.bfq.weight',
+  'io.max',
+  'io.bfq.weight',
   'cpu.stat',
   'cpuacct.usage',
   'cpuset.cpus',
   'cpuset.mems',
   'cpuset.cpus.effective',
   'memory.max',
+  'memory.high',
   'memory.limit_in_bytes',
   'memory.memsw.limit_in_bytes',
   'memory.current',
@@ -880,7 +888,7 @@ export class ReplSession {
         const v = readCgroupFile(`${dir}/${f}`);
         if (v === null) continue;
         const w = written.get(`${dir}/${f}`);
-        lines.push(`    ${f.padEnd(28)}${v}${w ? `   <- ${w.limit === 'cpuWeight' ? 'cpu-weight' : w.limit === 'cpuQuota' ? 'cpu-quota' : w.limit}` : ''}`);
+        lines.push(`    ${f.padEnd(28)}${v}${w ? `   <- ${w.limit === 'cpuWeight' ? 'cpu-weight' : w.limit === 'cpuQuota' ? 'cpu-quota' : w.limit === 'cpuBurst' ? 'cpu-burst' : w.limit === 'memoryHigh' ? 'memory-high' : w.limit}` : ''}`);
       }
     }
     const u = sb.usage();

@@ -13,6 +13,7 @@ import { checkRunDir, RUN_DIR } from './ledger.js';
 import { MS_RDONLY, NAMESPACES, NS_FILE, type Namespace } from './linux.js';
 import { initPath, native, PACKAGE_ROOT } from './native.js';
 import { busyboxPath } from './rootfs.js';
+import { vmDoctor } from './vm.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -327,6 +328,20 @@ export function probeHost(): HostReport {
     });
   }
 
+  // Pressure stall information: per cgroup on v2 (cpu/memory/io.pressure), host-wide only on v1.
+  const psi = fs.existsSync('/proc/pressure/memory');
+  checks.push({
+    id: 'psi',
+    label: 'pressure stall information (PSI: memory.high lesson, sandbox top)',
+    status: psi ? 'ok' : 'warn',
+    detail: !psi
+      ? 'not in this kernel (no /proc/pressure): no pressure figures'
+      : layout === 'v2'
+        ? 'per sandbox (cpu.pressure, memory.pressure, io.pressure) and host-wide (/proc/pressure)'
+        : 'host-wide only (/proc/pressure): cgroup v1 keeps none per group; memory.high needs cgroup v2',
+    fix: psi ? undefined : 'boot with psi=1 (kernels built with CONFIG_PSI_DEFAULT_DISABLED) or a kernel with CONFIG_PSI=y',
+  });
+
   const namespaces = {} as Record<Namespace, boolean>;
   for (const ns of NAMESPACES) namespaces[ns] = fs.existsSync(`/proc/self/ns/${NS_FILE[ns]}`);
   const noNs = NAMESPACES.filter((n) => !namespaces[n]);
@@ -381,6 +396,16 @@ export function probeHost(): HostReport {
     detail: ip ?? 'not found',
     fix: ip ? undefined : 'sudo apt-get install iproute2',
   });
+  // The isolation lesson's neighbours and probes (and bench:isolation, bench:overhead).
+  const stressTools = ['stress-ng', 'iperf3', 'fio'].map((c) => [c, which(c)] as const);
+  const stressMissing = stressTools.filter(([, p]) => !p).map(([c]) => c);
+  checks.push({
+    id: 'stress-tools',
+    label: 'stress-ng, iperf3, fio (the isolation lesson\'s neighbours)',
+    status: stressMissing.length ? 'warn' : 'ok',
+    detail: stressTools.map(([c, p]) => `${c}: ${p ?? 'not found'}`).join(', '),
+    fix: stressMissing.length ? `sudo apt-get install ${stressMissing.join(' ')}` : undefined,
+  });
 
   // Cached and bounded by a timeout (criu check takes ~0.2 s where it works).
   const criu = criuStatus();
@@ -391,6 +416,8 @@ export function probeHost(): HostReport {
     detail: criu.detail,
     fix: criu.fix,
   });
+
+  checks.push({ id: 'qemu', label: 'QEMU (the containers-vs-vms lesson\'s VM)', ...vmDoctor() });
 
   const tty = process.stdout.isTTY === true;
   const cols = process.stdout.columns ?? 0;

@@ -17,13 +17,15 @@ import { spawn } from 'node:child_process';
 
 /**
  * ARGV: runs (0 = until stopped), pause between runs in seconds, the longest it may live in
- * seconds, the pid of the Node process that must still be its parent. Prints one line per run:
- * milliseconds, or "fail" when the host refused the fork.
+ * seconds, the pid of the Node process that must still be its parent, then cgroup.procs files to
+ * join first (none = stay in Node's cgroup). Prints one line per run: milliseconds, or "fail"
+ * when the host refused the fork.
  */
 const PROBE_SCRIPT = `
 use strict; use warnings; use Time::HiRes qw(time sleep);
 $| = 1;
-my ($runs, $pause, $maxs, $parent) = @ARGV;
+my ($runs, $pause, $maxs, $parent, @join) = @ARGV;
+for my $f (@join) { open(my $fh, '>', $f) or die "join $f: $!\\n"; print $fh "$$\\n"; close($fh) or die "join $f: $!\\n" }
 my $end = time + $maxs;
 for (my $i = 0; $runs == 0 || $i < $runs; $i++) {
   last if time > $end || getppid() != $parent;
@@ -51,16 +53,32 @@ export interface LatencyProbeOptions {
   intervalMs?: number;
   /** The probe ends on its own after this long, whatever happens to its parent. Default 120 s. */
   maxMs?: number;
+  /**
+   * Cgroup directories the probe joins before its first run (a sandbox's `cgroups().dirs(name)`),
+   * so that it competes for the CPU as a sibling of other sandboxes: a cgroup's weight divides the
+   * CPU only among the groups beside it, and the host's own processes are not beside them.
+   */
+  cgroupDirs?: readonly string[];
 }
 
 function probeArgv(runs: number, o: LatencyProbeOptions): string[] {
-  const perl = ['perl', '-e', PROBE_SCRIPT, String(runs), String((o.intervalMs ?? 0) / 1000), String((o.maxMs ?? 120_000) / 1000), String(process.pid)];
+  const perl = [
+    'perl',
+    '-e',
+    PROBE_SCRIPT,
+    String(runs),
+    String((o.intervalMs ?? 0) / 1000),
+    String((o.maxMs ?? 120_000) / 1000),
+    String(process.pid),
+    ...(o.cgroupDirs ?? []).map((d) => `${d}/cgroup.procs`),
+  ];
   return o.cpu === undefined ? perl : ['taskset', '-c', String(o.cpu), ...perl];
 }
 
 /** The command line a learner could type for the same probe. */
 export function probeCommand(o: LatencyProbeOptions = {}): string {
-  return `${o.cpu === undefined ? '' : `taskset -c ${o.cpu} `}perl -MTime::HiRes=time -e 'for (1..N) { $t = time; system "/bin/true"; print time - $t }'`;
+  const join = o.cgroupDirs?.length ? `echo $$ | tee ${o.cgroupDirs.map((d) => `${d}/cgroup.procs`).join(' ')} >/dev/null; exec ` : '';
+  return `${join}${o.cpu === undefined ? '' : `taskset -c ${o.cpu} `}perl -MTime::HiRes=time -e 'for (1..N) { $t = time; system "/bin/true"; print time - $t }'`;
 }
 
 /** A probe running in the background: every result, as it arrives. */

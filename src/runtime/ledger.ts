@@ -49,6 +49,12 @@ export interface LedgerEntry {
   dirs: string[];
   netns: string[];
   veths: string[];
+  /**
+   * Backing files of loop devices (loop.ts), recorded before `losetup` attaches them: a device is
+   * found again by its backing file (/sys/block/loopN/loop/backing_file), never by its number,
+   * which another program may have taken since.
+   */
+  loops?: string[];
 }
 
 /** State (R, S, Z…) and start time of a process, from /proc/PID/stat; null if it is gone. */
@@ -374,12 +380,15 @@ function openDir(p: string): number {
  * sandbox that could write in the tree, or a user in a world-writable tmp/ inside it) fails to
  * open with O_NOFOLLOW instead of leading the removal out of /run/sandbox.
  */
-export function removeTree(dir: string): { unmounted: string[]; removed: boolean } {
+export function removeTree(dir: string): { unmounted: string[]; removed: boolean; loops?: string[] } {
   const rel = dir.startsWith(`${RUN_DIR}/`) ? dir.slice(RUN_DIR.length + 1).split('/') : [];
   if (rel.length === 0 || rel.some((c) => c === '' || c === '.' || c === '..') || INTERNAL_DIRS.includes(rel[0])) {
     throw new SandboxError(`refusing to remove ${echo(dir)}: not a sandbox's directory under ${RUN_DIR}`, { code: 'E_BUG', actionable: false, path: dir });
   }
   if (!checkRunDir()) return { unmounted: [], removed: false };
+  // Loop devices first: once the tmpfs that holds a backing file is unmounted, its path no longer
+  // names it, and the device would stay attached to a file nobody can find.
+  const loops = detachLoopsUnder(dir);
   const unmounted = umountAll(dir);
   const gone = (err: unknown) => ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
   const fds: number[] = [];
@@ -449,7 +458,56 @@ export function removeTree(dir: string): { unmounted: string[]; removed: boolean
   } finally {
     for (const fd of fds) fs.closeSync(fd);
   }
-  return { unmounted, removed: true };
+  return { unmounted, removed: true, loops };
+}
+
+// --- loop devices -----------------------------------------------------------------------------
+
+/** Where the kernel lists block devices; a seam for tests. */
+export const SYS_BLOCK = '/sys/block';
+
+/**
+ * Attached loop devices and their backing files, from /sys/block/loopN/loop/backing_file (the
+ * path as the kernel resolved it when attaching; " (deleted)" once the file was unlinked).
+ */
+export function loopDevices(sysBlock = SYS_BLOCK): { device: string; backingFile: string }[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(sysBlock).filter((n) => /^loop\d{1,7}$/.test(n));
+  } catch {
+    return [];
+  }
+  const out: { device: string; backingFile: string }[] = [];
+  for (const n of names) {
+    try {
+      const file = fs.readFileSync(`${sysBlock}/${n}/loop/backing_file`, 'utf8').replace(/\n$/, '').replace(/ \(deleted\)$/, '');
+      out.push({ device: `/dev/${n}`, backingFile: file });
+    } catch {
+      /* not attached (no loop/ directory) or detached meanwhile */
+    }
+  }
+  return out;
+}
+
+/**
+ * Detaches every loop device whose backing file lies under `dir` (one of ours, under
+ * /run/sandbox): `losetup -d`, which on a device still open only marks it to detach at the last
+ * close. Devices backed by anything else are never touched. Returns the devices detached.
+ */
+export function detachLoopsUnder(dir: string, sysBlock = SYS_BLOCK): string[] {
+  if (!dir.startsWith(`${RUN_DIR}/`)) return [];
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  const done: string[] = [];
+  for (const l of loopDevices(sysBlock)) {
+    if (!l.backingFile.startsWith(prefix)) continue;
+    try {
+      execFileSync('losetup', ['-d', l.device], { stdio: 'ignore', timeout: 10_000 });
+      done.push(l.device);
+    } catch {
+      /* detached meanwhile; `sandbox cleanup` tries again */
+    }
+  }
+  return done;
 }
 
 // --- network ----------------------------------------------------------------------------------
@@ -507,6 +565,8 @@ export interface SweepReport {
   veths: string[];
   /** systemd units of ours that were stopped (sandbox.service, when it held no sandbox). */
   units: string[];
+  /** Loop devices detached (their backing files were under /run/sandbox). */
+  loops?: string[];
 }
 
 export function emptySweep(): SweepReport {
@@ -535,6 +595,7 @@ export function reclaim(
   for (const d of new Set([...(extra.dirs ?? []), ...own])) {
     const r = removeTree(d);
     report.mounts.push(...r.unmounted);
+    if (r.loops?.length) (report.loops ??= []).push(...r.loops);
     if (r.removed) report.dirs.push(d);
   }
   if (cg.exists(name)) report.cgroups.push(...cg.remove(name));
@@ -586,7 +647,15 @@ export function sweep(options: { stopUnit?: boolean } = {}): SweepReport {
     if (live.has(name) || !fs.existsSync(`${RUN_DIR}/${name}`)) continue;
     const r = removeTree(`${RUN_DIR}/${name}`);
     report.mounts.push(...r.unmounted);
+    if (r.loops?.length) (report.loops ??= []).push(...r.loops);
     if (r.removed) report.dirs.push(`${RUN_DIR}/${name}`);
+  }
+  // A loop device whose backing file's directory is already gone (removed by hand, or the
+  // device attached after its session's sweep): detached when its sandbox name is no live one's.
+  for (const l of loopDevices()) {
+    const owner = l.backingFile.startsWith(`${RUN_DIR}/`) ? l.backingFile.slice(RUN_DIR.length + 1).split('/')[0] : '';
+    if (!owner || live.has(owner) || nameProblem(owner)) continue;
+    (report.loops ??= []).push(...detachLoopsUnder(`${RUN_DIR}/${owner}`));
   }
   for (const n of netns) if (!liveNetns.has(n) && removeNetns(n)) report.netns.push(n);
   for (const v of veths) if (!liveVeths.has(v) && removeLink(v)) report.veths.push(v);

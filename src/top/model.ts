@@ -14,7 +14,12 @@ import {
   Monitor,
   type ProcessInfo,
   readEntries,
+  sandboxPressure,
+  hostPressure,
+  type PressureReading,
   snapshot,
+  v1MemorySignals,
+  type V1MemorySignals,
 } from '../runtime/index.js';
 
 export interface TopRow {
@@ -36,6 +41,13 @@ export interface TopRow {
   /** The CPU quota in % of one CPU, from the ledger's limits (null = none). */
   cpuQuota: number | null;
   namespaces: string[];
+  /**
+   * Pressure stall figures (some avg10, % of the last 10 s) of the sandbox's own cgroup (v2
+   * cpu/memory/io.pressure); null where the kernel keeps none per group (v1: see TopSnapshot.pressure).
+   */
+  pressure: { cpu: number | null; memory: number | null; io: number | null } | null;
+  /** cgroup v1's stand-ins for memory pressure (failcnt, under_oom, oom_kill, pgmajfault); null on v2. */
+  v1Memory: V1MemorySignals | null;
 }
 
 export interface TopTreeLine {
@@ -59,6 +71,8 @@ export interface TopSnapshot {
   rows: TopRow[];
   /** CPU % series per sandbox, oldest first (for the chart). */
   cpuSeries: Map<string, number[]>;
+  /** The host's pressure (/proc/pressure), with what it stands for: on v1 the only pressure there is. */
+  pressure: PressureReading;
 }
 
 function ownerOf(e: LedgerEntry | undefined): TopRow['owner'] {
@@ -108,7 +122,10 @@ export class TopModel {
     const rows = this.names.map((name) => this.row(name));
     const cpuSeries = new Map(this.names.map((n) => [n, this.monitor.cpuSeries(n, 1000)]));
     const cg = cgroups();
-    return { taken: Date.now(), layout: cg.layout, where: cg.parents().join(' '), rows, cpuSeries };
+    const pressure = hostPressure(
+      cg.version === 1 ? "cgroup v1 keeps no pressure per sandbox: the host's (/proc/pressure)" : "the host's (/proc/pressure); each sandbox's own in its row",
+    );
+    return { taken: Date.now(), layout: cg.layout, where: cg.parents().join(' '), rows, cpuSeries, pressure };
   }
 
   private row(name: string): TopRow {
@@ -129,7 +146,17 @@ export class TopModel {
       pidsMax: u?.pidsMax ?? null,
       cpuQuota: e?.limits.cpuQuota ?? null,
       namespaces: e?.namespaces ?? [],
+      pressure: this.pressureOf(name),
+      v1Memory: cgroups().version === 1 ? v1MemorySignals(name) : null,
     };
+  }
+
+  /** A sandbox's own pressure (v2), read at each refresh with its usage; null on v1 or without psi. */
+  private pressureOf(name: string): TopRow['pressure'] {
+    if (cgroups().version !== 2) return null;
+    const p = sandboxPressure(name);
+    if (p.source !== 'cgroup') return null;
+    return { cpu: p.cpu?.some.avg10 ?? null, memory: p.memory?.some.avg10 ?? null, io: p.io?.some.avg10 ?? null };
   }
 
   /**
@@ -182,7 +209,25 @@ export function formatMiB(bytes: number | null): string {
   return m >= 100 ? `${m.toFixed(0)}M` : `${m.toFixed(1)}M`;
 }
 
-export const TOP_COLUMNS = ['sandbox', 'PID 1 (host)', 'procs', 'CPU %', 'memory / limit', 'pids / max', 'made by'];
+export const TOP_COLUMNS = ['sandbox', 'PID 1 (host)', 'procs', 'CPU %', 'memory / limit', 'pids / max', 'made by', 'PSI cpu/mem/io %'];
+
+const pct = (v: number | null) => (v === null ? '–' : v.toFixed(1));
+
+/** "0.0/8.3/0.0": some avg10 of cpu, memory and io; "host's: see below" where the group has none (v1). */
+export function pressureCell(p: TopRow['pressure']): string {
+  return p ? `${pct(p.cpu)}/${pct(p.memory)}/${pct(p.io)}` : "– (v1: host's below)";
+}
+
+/** cgroup v1's memory stand-ins in one line: "v1 memory: failcnt 0, under_oom 0, oom_kill 1, pgmajfault 3". */
+export function v1MemoryLine(m: V1MemorySignals): string {
+  return `no PSI per group on v1; its memory counters: failcnt ${m.failcnt ?? '?'}, under_oom ${m.underOom ?? '?'}, oom_kill ${m.oomKill ?? '?'}, pgmajfault ${m.pgmajfault ?? '?'}`;
+}
+
+/** The host's pressure in one line, with its source: "PSI … the host's (/proc/pressure): cpu 1.2 mem 0.0 io 0.3". */
+export function hostPressureLine(p: PressureReading): string {
+  if (p.source === 'none') return `PSI: ${p.label}`;
+  return `PSI (some avg10, % of the last 10 s) ${p.label}: cpu ${pct(p.cpu?.some.avg10 ?? null)} mem ${pct(p.memory?.some.avg10 ?? null)} io ${pct(p.io?.some.avg10 ?? null)}`;
+}
 
 export function rowCells(r: TopRow): string[] {
   return [
@@ -193,6 +238,7 @@ export function rowCells(r: TopRow): string[] {
     `${formatMiB(r.memoryBytes)} / ${r.memoryLimit === null ? 'max' : formatMiB(r.memoryLimit)}`,
     `${r.pidsCurrent ?? '–'} / ${r.pidsMax ?? 'max'}`,
     `${r.purpose}${r.owner && !r.owner.alive ? ' (owner gone)' : ''}`,
+    pressureCell(r.pressure),
   ];
 }
 

@@ -38,11 +38,11 @@ export async function printBanner(error: unknown, stream: NodeJS.WriteStream = p
  * Loads lesson `id`, checks what the host must offer (a banner and exit code 1 when something is
  * missing), and runs it on the full screen until the learner leaves.
  */
-export async function runLesson(id: string): Promise<LessonOutcome> {
+export async function runLesson(id: string | Lesson): Promise<LessonOutcome> {
   const { loadLesson, missingRequirements, LessonSession } = await import('../lessons/engine.js');
   let lesson: Lesson;
   try {
-    lesson = await loadLesson(id);
+    lesson = typeof id === 'string' ? await loadLesson(id) : id;
   } catch (err) {
     await printBanner(err);
     return { code: 2, message: '' };
@@ -72,7 +72,8 @@ export async function runLesson(id: string): Promise<LessonOutcome> {
       readNotice = r.notice;
       return r.progress;
     },
-    save: progress.saveProgress,
+    // Under the lesson's own key (a folder lesson's is not its id: see Lesson.folder).
+    save: (_id, p) => progress.saveProgress(progress.progressKeyOf(lesson), p),
     empty: progress.emptyProgress,
     notice: () => readNotice,
   });
@@ -157,7 +158,7 @@ export async function pickLesson(): Promise<string | null> {
 }
 
 /** `sandbox learn [LESSON]` on a terminal: pick one if not named, run it; returns the exit code. */
-export async function runLessonScreen(id: string | undefined): Promise<number> {
+export async function runLessonScreen(id: string | Lesson | undefined): Promise<number> {
   const chosen = id ?? (await pickLesson());
   if (!chosen) return 0;
   const outcome = await runLesson(chosen);

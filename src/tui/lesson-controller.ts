@@ -19,6 +19,7 @@
 import type { KeyInput } from './keys.js';
 import type { ChallengePoll, ShellSpec } from '../lessons/challenge.js';
 import type { LessonSession } from '../lessons/engine.js';
+import { lessonArg } from '../lessons/progress.js';
 import { allowedGuessChar, isNumeric, MAX_GUESS_CHARS, type Measured, measurePrediction, parseGuess, predictionRecord, recordedAnswer } from '../lessons/prediction.js';
 import type { ChallengeProgress, ChallengeVar, CheckResult, Lesson, LessonProgress, LogEntry, Question, Step, ViewData } from '../lessons/types.js';
 import type { KeyItem } from './components/KeyHelp.js';
@@ -302,7 +303,7 @@ export class LessonController {
     const n = this.steps.length;
     if (saved?.completed) {
       this.progress = this.store.empty();
-      this.set({ notice: `You completed this lesson before; this is a fresh run from step 1 (sandbox reset ${this.lesson.id} forgets it).` });
+      this.set({ notice: `You completed this lesson before; this is a fresh run from step 1 (sandbox reset ${lessonArg(this.lesson)} forgets it).` });
     } else if (saved) {
       this.progress = { ...saved, done: [...saved.done], predictions: { ...saved.predictions } };
     }
@@ -544,7 +545,7 @@ export class LessonController {
           }).`
         : this.state.fatal
           ? `${this.lesson.title} stopped on an error; your progress is kept.`
-          : `Stopped at step ${this.progress.step + 1} of ${this.steps.length}; \`sandbox learn ${this.lesson.id}\` resumes there.`);
+          : `Stopped at step ${this.progress.step + 1} of ${this.steps.length}; \`sandbox learn ${lessonArg(this.lesson)}\` resumes there.`);
     const leftLine = left.length ? `\nLeft on the host by the challenge (remove by hand): ${left.join('; ')}` : '';
     const exit = { code, message: `${msg}\nAll of this lesson's sandboxes were removed.${leftLine}` };
     this.set({ exit });

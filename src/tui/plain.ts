@@ -7,7 +7,7 @@ import readline from 'node:readline';
 
 import { LessonSession, loadLesson, missingRequirements } from '../lessons/engine.js';
 import { isNumeric, measurePrediction, parseGuess, predictionRecord, revealText, withUnit } from '../lessons/prediction.js';
-import { emptyProgress, loadLessonProgress, saveProgress } from '../lessons/progress.js';
+import { emptyProgress, lessonArg, loadLessonProgress, progressKeyOf, saveProgress } from '../lessons/progress.js';
 import type { CheckResult, Lesson, LessonProgress } from '../lessons/types.js';
 import { withTerminal } from '../repl/terminal.js';
 import { formatError } from '../runtime/index.js';
@@ -86,14 +86,14 @@ class Prompter {
   }
 }
 
-/** Runs lesson `id` in line mode; returns the process exit code. */
-export async function runLessonPlain(id: string, options: PlainOptions): Promise<number> {
+/** Runs lesson `id` (or a lesson already loaded, e.g. from a folder) in line mode; returns the process exit code. */
+export async function runLessonPlain(id: string | Lesson, options: PlainOptions): Promise<number> {
   const out = options.out ?? process.stdout;
   const width = Math.max(60, Math.min(options.width ?? process.stdout.columns ?? 80, 100));
   const print = (s = '') => out.write(`${s}\n`);
   let lesson: Lesson;
   try {
-    lesson = await loadLesson(id);
+    lesson = typeof id === 'string' ? await loadLesson(id) : id;
   } catch (err) {
     process.stderr.write(`${formatError(err)}\n`);
     return 2;
@@ -120,7 +120,7 @@ export async function runLessonPlain(id: string, options: PlainOptions): Promise
   }
   const save = () => {
     try {
-      saveProgress(lesson.id, progress);
+      saveProgress(progressKeyOf(lesson), progress);
     } catch (err) {
       print(`Your progress could not be saved: ${formatError(err).replace(/^error: /, '')}`);
     }
@@ -141,7 +141,7 @@ export async function runLessonPlain(id: string, options: PlainOptions): Promise
   const steps = lesson.steps;
   let start = 0;
   if (interactive && progress.completed) {
-    print(`You completed "${lesson.title}" before; going through it again (sandbox reset ${lesson.id} forgets it).`);
+    print(`You completed "${lesson.title}" before; going through it again (sandbox reset ${lessonArg(lesson)} forgets it).`);
     progress = emptyProgress();
   } else if (interactive) {
     start = Math.max(0, Math.min(progress.step, steps.length - 1));
@@ -348,7 +348,7 @@ export async function runLessonPlain(id: string, options: PlainOptions): Promise
         }`,
       );
     } else if (quit) {
-      print(`\nStopped at step ${progress.step + 1}; \`sandbox learn ${lesson.id}\` resumes there.`);
+      print(`\nStopped at step ${progress.step + 1}; \`sandbox learn ${lessonArg(lesson)}\` resumes there.`);
     }
   } finally {
     prompter?.close();

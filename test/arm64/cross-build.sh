@@ -180,6 +180,12 @@ if grep -q '^dirtier ' <<<"$targets"; then
   out=$($qemu "$OUT/dirtier" 0 1 2>&1) && st=0 || st=$?
   check "dirtier with 0 pages: exit 2 and why (got $st)" test "$st" = 2 -a -n "$(grep -F 'PAGES must be a number' <<<"$out")"
 fi
+if grep -q '^latctx ' <<<"$targets"; then
+  out=$($qemu "$OUT/latctx" ctx 0 1 10 2>&1) && st=0 || st=$?
+  check "latctx with a ring of 1: exit 2 and why (got $st)" test "$st" = 2 -a -n "$(grep -F 'PROCS must be from 2' <<<"$out")"
+  out=$($qemu "$OUT/latctx" syscall 20 2>&1) && st=0 || st=$?
+  check "latctx syscall 20: a figure on aarch64 ($out)" test "$st" = 0 -a -n "$(grep -E '^syscall calls=[0-9]+ ns=' <<<"$out")"
+fi
 if grep -q '^shocker ' <<<"$targets"; then
   arm=$($qemu "$OUT/shocker" --handle-of "$ROOT" 2>&1) || true
   if [[ -x $ROOT/build/Release/shocker ]]; then

@@ -169,6 +169,18 @@ export function leftovers(): string[] {
   for (const n of fs.readdirSync('/sys/class/net')) {
     if (n.startsWith('sbx-')) found.push({ line: `link ${n}`, veth: n, exists: () => fs.existsSync(`/sys/class/net/${n}`) });
   }
+  // Loop devices whose backing file is one of ours (src/runtime/loop.ts): owned by the workspace.
+  for (const n of fs.readdirSync('/sys/block').filter((b) => /^loop\d+$/.test(b))) {
+    const backing = () => {
+      try {
+        return fs.readFileSync(`/sys/block/${n}/loop/backing_file`, 'utf8').trim();
+      } catch {
+        return '';
+      }
+    };
+    const m = /^\/run\/sandbox\/([^/]+)\//.exec(backing());
+    if (m) found.push({ line: `loop device /dev/${n} (${backing()})`, owner: m[1], exists: () => backing().startsWith(`${RUN_DIR}/${m[1]}/`) });
+  }
 
   const foreign = foreignEntries();
   const names = new Set(foreign.map((e) => e.name));

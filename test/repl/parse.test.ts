@@ -98,6 +98,7 @@ describe('parseLine: good lines', () => {
       limits: { cpuWeight: 75, pids: 50, memory: 64 * 1024 * 1024, cpus: '0' },
     });
     expect(ok('set a --cpu-quota 30')).toEqual({ kind: 'set', name: 'a', limits: { cpuQuota: 30 } });
+    expect(ok('set a cpu-burst=20 --cpu-quota 30')).toEqual({ kind: 'set', name: 'a', limits: { cpuBurst: 20, cpuQuota: 30 } });
   });
 
   it('the one-name commands, and the rest', () => {
@@ -147,6 +148,8 @@ describe('parseLine: every malformed line says what is wrong and shows the usage
     ['create a cpu-weight=0', /cpu-weight=0: out of range/, 'create NAME'],
     ['create a cpu-weight=abc', /cpu-weight=abc: not a whole number/, 'create NAME'],
     ['create a cpu-quota=500', /cpu-quota=500: out of range/, 'create NAME'],
+    ['create a cpu-burst=lots', /cpu-burst=lots: not a percentage/, 'create NAME'],
+    ['create a cpu-quota=30 cpu-burst=40', /--cpu-burst 40: more than the quota \(30% of one CPU\)/, 'create NAME'],
     ['create a cpus=7', /CPU 7 does not exist/, 'create NAME'],
     ['create a --hostname h --pid', /--hostname needs a UTS namespace/, 'create NAME'],
     ['create a --hostname -bad', /--hostname needs a value/, 'create NAME'],
@@ -218,8 +221,8 @@ describe('completion', () => {
     expect(words('create x pids=5 p')).toEqual([]);
     expect(words('create x --rootfs ')).toEqual(['busybox', 'host', 'none']);
     expect(words('create x --rootfs /pro')).toEqual(['/proc/']);
-    expect(words('set alpha ')).toEqual(['cpu-quota=', 'cpu-weight=', 'cpus=', 'memory=', 'pids=']);
-    expect(words('set alpha cpu-weight=5 c')).toEqual(['cpu-quota=', 'cpus=']);
+    expect(words('set alpha ')).toEqual(['cpu-burst=', 'cpu-quota=', 'cpu-weight=', 'cpus=', 'io-rbps=', 'io-wbps=', 'io-weight=', 'memory-high=', 'memory=', 'pids=']);
+    expect(words('set alpha cpu-weight=5 c')).toEqual(['cpu-burst=', 'cpu-quota=', 'cpus=']);
   });
 
   it('Tab: one candidate completes (with a space), several extend to their common prefix', () => {

@@ -115,8 +115,16 @@ describe.skipIf(!isRoot)('one figure per quantity on a screen (needs root)', { t
       expect(host.value).toBeCloseTo(num(checkMedian![1]), 2);
       expect(host.note).toContain(`${checkMedian![1]} ms, ${checkMedian![2]}× the ${checkMedian![3]} ms before`);
       expect(probe.pass, JSON.stringify(probe)).toBe(true);
+      // The low weight: the gauge of the weighted bomb, the log and the check give one median.
+      const w = await runStep(session, 2);
+      const low = (w.view.kind === 'gauges' ? w.view.gauges : []).find((g) => /weight 1/.test(g.label))!;
+      const near = w.checks.find((c) => /neighbour on its CPU/.test(c.label))!;
+      const wMedian = /median ([\d.]+) ms, ([\d.]+)× no bomb/.exec(near.actual);
+      expect(wMedian, near.actual).not.toBeNull();
+      expect(w.log).toContain(`the bomb at weight 1: median ${wMedian![1]} ms, ${wMedian![2]}× no bomb`);
+      expect(low.value).toBeCloseTo(num(wMedian![1]), 2);
       // The kill: the gauge, the log and the check all read pids.current 0.
-      const k = await runStep(session, 2);
+      const k = await runStep(session, 3);
       const after = (k.view.kind === 'gauges' ? k.view.gauges : []).find((g) => /pids\.current/.test(g.label))!;
       const empty = k.checks.find((c) => /cgroup is empty/.test(c.label))!;
       expect(after.value).toBe(0);

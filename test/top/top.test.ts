@@ -11,6 +11,7 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { cgroups } from '../../src/runtime/index.js';
 import { isRoot } from '../helpers/resources.js';
 
 const CLI = path.resolve(import.meta.dirname, '../../dist/cli.js');
@@ -117,6 +118,10 @@ describe.skipIf(!isRoot || !hasTmux)('sandbox top in a terminal (tmux; needs roo
     expect(text).toMatch(/sleep\(\d+\)\(2\)/);
     expect(text).toMatch(/sleep\(\d+\)\(3\)/);
     expect(text).toMatch(/pids 3 \/ 20/);
+    // Above the tree: b's own pressure (v2), or v1's memory counters in its place.
+    expect(text).toMatch(
+      cgroups().version === 2 ? /\(some avg10 % cpu\/mem\/io\): [\d.]+\/[\d.]+\/[\d.]+/ : /its memory counters: failcnt \d+, under_oom 0, oom_kill 0, pgmajfault \d+/,
+    );
 
     tmux('send-keys', '-t', 'top', 'q');
     text = await waitFor('top', (t) => /EXITED \d+/.test(t), 'top to exit');
@@ -131,5 +136,14 @@ describe.skipIf(!isRoot || !hasTmux)('sandbox top in a terminal (tmux; needs roo
     expect(r.stdout).toMatch(/^sandbox\s+PID 1 \(host\)\s+procs\s+CPU %\s+memory \/ limit\s+pids \/ max\s+made by/m);
     expect(r.stdout).toMatch(new RegExp(`^${A}\\s+${ledger(A)!.init!.pid}\\s+1\\s+\\d`, 'm'));
     expect(r.stdout).toMatch(new RegExp(`^${B}\\s+${ledger(B)!.init!.pid}\\s+3\\s+.*64\\.0M\\s+3 / 20\\s+run`, 'm'));
+    // Pressure (PSI): each sandbox's own on v2 (some avg10 of cpu/mem/io, read from its cgroup's
+    // *.pressure), none per group on v1, where the host's /proc/pressure is shown and labelled.
+    const v2 = cgroups().version === 2;
+    expect(r.stdout).toMatch(new RegExp(`^${B}\\s.*\\s${v2 ? '\\d+\\.\\d/\\d+\\.\\d/\\d+\\.\\d' : "– \\(v1: host's below\\)"}$`, 'm'));
+    expect(r.stdout).toMatch(
+      v2
+        ? /^PSI \(some avg10, % of the last 10 s\) the host's \(\/proc\/pressure\); each sandbox's own in its row: cpu [\d.]+ mem [\d.]+ io [\d.]+$/m
+        : /^PSI \(some avg10, % of the last 10 s\) cgroup v1 keeps no pressure per sandbox: the host's \(\/proc\/pressure\): cpu [\d.]+ mem [\d.]+ io [\d.]+$/m,
+    );
   });
 });

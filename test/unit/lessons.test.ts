@@ -10,10 +10,10 @@ import { emptyProgress, readProgress, resetProgress, saveProgress, stateDir } fr
 import type { Lesson } from '../../src/lessons/types.js';
 
 describe('the course manifest', () => {
-  it('has unique ids, each with a lesson folder and prose', () => {
+  it('has unique ids, each with a lesson folder and prose (prose.md, or a lesson.md folder lesson)', () => {
     const ids = COURSE.map((e) => e.id);
     expect(new Set(ids).size).toBe(ids.length);
-    for (const id of ids) expect(fs.existsSync(path.join('src/lessons', id, 'prose.md'))).toBe(true);
+    for (const id of ids) expect(['prose.md', 'lesson.md'].some((f) => fs.existsSync(path.join('src/lessons', id, f))), id).toBe(true);
   });
 });
 

@@ -3,10 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { checkName, INTERNAL_CGROUPS, INTERNAL_DIRS, nameProblem } from '../../src/runtime/cgroup/index.js';
 import { echo, ECHO_MAX } from '../../src/runtime/errors.js';
 import {
+  burstProblem,
   formatBytes,
   formatCpuList,
   parseCpuList,
   parseSize,
+  percentToUs,
   SandboxError,
   validateLimits,
   weightToShares,
@@ -97,6 +99,23 @@ describe('validateLimits', () => {
     rejects({ cpuQuota: '0.5' });
     rejects({ cpuQuota: '201' });
     expect(validateLimits({ cpuQuota: '200' }, host).cpuQuota).toBe(200);
+  });
+
+  it('takes a CPU burst only next to a quota it does not exceed, and says why before writing', () => {
+    expect(validateLimits({ cpuQuota: '30', cpuBurst: '20' }, host)).toEqual({ cpuQuota: 30, cpuBurst: 20 });
+    expect(validateLimits({ cpuQuota: '30', cpuBurst: '30%' }, host).cpuBurst).toBe(30);
+    expect(validateLimits({ cpuQuota: '30', cpuBurst: '0' }, host).cpuBurst).toBe(0);
+    // Alone it is accepted here: the quota may already be in the kernel (the driver checks that).
+    expect(validateLimits({ cpuBurst: '10' }, host).cpuBurst).toBe(10);
+    const above = rejects({ cpuQuota: '30', cpuBurst: '31' });
+    expect(above.message).toContain('--cpu-burst 31');
+    expect(above.message).toContain('more than the quota');
+    expect(above.hint).toContain('at most --cpu-burst 30');
+    for (const bad of ['lots', '-5', '1e3', '0x10', '1'.repeat(30), '']) expect(rejects({ cpuQuota: '30', cpuBurst: bad }).code).toBe('E_LIMIT');
+    expect(burstProblem(20, null)!.message).toContain('no CPU quota');
+    expect(burstProblem(0, null)).toBeNull();
+    expect(burstProblem(30.0000001, 30)).toBeNull(); // the same µs once rounded
+    expect(percentToUs(20)).toBe(20_000);
   });
 
   it('maps v2 weights to v1 shares keeping the ratio', () => {

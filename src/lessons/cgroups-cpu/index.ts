@@ -38,6 +38,7 @@ import { cgroupFile, cgroups, cpuTimes, type CpuTimes, type LimitWrite, type San
 import { noSandbox, statusField, verdict, type Verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
 import { cpuWaiting, lessonCpu, pinnedCpu } from '../pinned-cpu.js';
+import { BURST_STEPS } from './burst.js';
 import { CHALLENGES } from './challenges.js';
 import type { ChartView, Check, Lesson, View } from '../types.js';
 
@@ -432,10 +433,11 @@ function splitCheck(step: string, label: string, targetA: number): Check {
 export const lesson: Lesson = {
   id: 'cgroups-cpu',
   title: 'cgroups: CPU weights, cpusets and quotas',
-  summary: 'two sandboxes on one core: equal weights, 25 %/75 %, idle cycles lent, a hard quota that lends nothing',
+  summary: 'two sandboxes on one core: equal weights, 25 %/75 %, idle cycles lent, a hard quota that lends nothing, burst credits',
   requires: [
     { kind: 'controller', name: 'cpu' },
     { kind: 'controller', name: 'cpuset' },
+    { kind: 'command', name: 'perl' },
   ],
   steps: [
     {
@@ -651,6 +653,7 @@ export const lesson: Lesson = {
       hint: 'v1: cpu.cfs_quota_us over cpu.cfs_period_us; v2: cpu.max holds both, "QUOTA PERIOD", in µs. nr_throttled in cpu.stat counts the periods in which the group ran out of quota.',
       takeaway: 'Weights (cpu.shares, cpu.weight) divide a busy CPU and lend what is idle; a quota (cpu.cfs_quota_us, cpu.max) is a ceiling that holds even on an idle CPU; a cpuset decides which CPUs at all.',
     },
+    ...BURST_STEPS,
     ...CHALLENGES,
   ],
 };

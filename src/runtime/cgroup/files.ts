@@ -96,6 +96,15 @@ export function missingController(controller: string, limit: string, layout: 'v1
   );
 }
 
+/** An io weight asked for where the kernel has no weight file: the device's scheduler decides. */
+export function noIoWeight(path: string): SandboxError {
+  return usageError(
+    `--io-weight: ${path} does not exist: this kernel has no proportional disk weight here`,
+    'a disk weight needs the BFQ I/O scheduler (CONFIG_BFQ_GROUP_IOSCHED; v2 also io.weight from blk-iocost); ' +
+      'use a throttle instead, e.g. --io-wbps loop3=10M',
+    'E_NO_CONTROLLER',
+  );
+}
 
 /** Writes planned limit files in order (the order matters: see memsw on v1); returns them. */
 export function applyWrites(writes: LimitWrite[]): LimitWrite[] {

@@ -28,7 +28,7 @@ export { CGROUP_PARENT } from './files.js';
 
 /** A kernel file written to apply a limit: what the lesson shows ("cpu.shares = 768"). */
 export interface LimitWrite {
-  /** The limit as the learner named it: cpu-weight, cpu-quota, cpus, memory, pids. */
+  /** The limit as the learner named it: cpu-weight, cpu-quota, cpus, memory, memory-high, pids. */
   limit: keyof Limits;
   file: string;
   path: string;
@@ -47,6 +47,10 @@ export interface CgroupUsage {
   /** Times the group hit its memory limit (v1 memory.failcnt, v2 memory.events "max"). */
   memoryFailures: number | null;
   oomKills: number | null;
+  /** v2 memory.high in bytes (null = max); absent on v1, which has no such file. */
+  memoryHigh?: number | null;
+  /** Times the group went over memory.high and was throttled (v2 memory.events "high"); absent on v1. */
+  memoryHighEvents?: number | null;
   pidsCurrent: number | null;
   /** null = no limit. */
   pidsMax: number | null;
@@ -54,6 +58,9 @@ export interface CgroupUsage {
   pidsRefused: number | null;
   /** CFS periods in which a CPU quota stopped the group (cpu.stat nr_throttled); absent on drivers that do not read it. */
   cpuThrottled?: number | null;
+  /** Bytes the group read and wrote on block devices (v1 blkio.throttle.io_service_bytes_recursive, v2 io.stat rbytes/wbytes). */
+  ioReadBytes?: number | null;
+  ioWriteBytes?: number | null;
 }
 
 export interface CgroupDriver {

@@ -6,20 +6,56 @@
 import fs from 'node:fs';
 import os from 'node:os';
 
-import { echo, usageError } from '../errors.js';
+import { echo, type SandboxError, usageError } from '../errors.js';
 
 export interface Limits {
   /** Relative CPU share, on the cgroup v2 scale: 1–10000, default 100 (v1: cpu.shares = weight × 1024 / 100). */
   cpuWeight?: number;
   /** Hard CPU cap in percent of one CPU (50 = half a core, 200 = two cores). */
   cpuQuota?: number;
+  /**
+   * Burst credits on top of the quota, in percent of one CPU per period like cpuQuota (20 = up to
+   * 20 ms more in a 100 ms period, from quota left unused in earlier periods): v2 cpu.max.burst, v1
+   * cpu.cfs_burst_us. Needs a quota, and at most the quota (the kernel refuses more). 0 = none.
+   */
+  cpuBurst?: number;
   /** CPUs the sandbox may run on, as a cpuset list: "0", "0-1", "0,2". */
   cpus?: string;
   /** Memory limit in bytes. */
   memory?: number;
+  /**
+   * Memory throttle in bytes (v2 memory.high): above it the kernel reclaims and slows the group's
+   * allocations down instead of killing; v1 has no such file (validated like `memory`).
+   */
+  memoryHigh?: number;
   /** Maximum number of processes (and threads). */
   pids?: number;
+  /** Disk throttles, one per block device (v1 blkio.throttle.*_device, v2 io.max). */
+  io?: IoLimit[];
+  /** Relative disk share under the BFQ scheduler, 1–1000 (default 100): v1 blkio.bfq.weight, v2 io.bfq.weight or io.weight. */
+  ioWeight?: number;
 }
+
+/**
+ * A disk throttle on one whole block device: bytes or I/O operations per second, read and write
+ * apart. 'max' removes that throttle (v1 writes "MAJ:MIN 0", which means "no limit", not "stop").
+ */
+export interface IoLimit {
+  /** "MAJ:MIN" of a whole disk (a loop device, vda…), as /sys/dev/block names it. */
+  device: string;
+  rbps?: number | 'max';
+  wbps?: number | 'max';
+  riops?: number | 'max';
+  wiops?: number | 'max';
+}
+
+export const IO_KEYS = ['rbps', 'wbps', 'riops', 'wiops'] as const;
+export type IoKey = (typeof IO_KEYS)[number];
+/** Slowest throttle accepted: one 4 KiB page per second; below it a writer seems hung. */
+export const MIN_IO_BPS = 4096;
+/** Fastest: 1 TiB/s, beyond any device; a larger number limits nothing. */
+export const MAX_IO_BPS = 1024 ** 4;
+export const MAX_IO_IOPS = 100_000_000;
 
 export const CPU_PERIOD_US = 100_000;
 export const PAGE_SIZE = 4096;
@@ -144,9 +180,18 @@ export function onlineCpus(): number[] {
 export interface LimitInput {
   cpuWeight?: string | number;
   cpuQuota?: string | number;
+  cpuBurst?: string | number;
   cpus?: string;
   memory?: string | number;
+  memoryHigh?: string | number;
   pids?: string | number;
+  /** "MAJ:MIN=SIZE" or "DEVICE=SIZE" (loop3, /dev/loop3), per second; SIZE "max" removes it. */
+  ioRbps?: string;
+  ioWbps?: string;
+  /** "MAJ:MIN=N" or "DEVICE=N" operations per second. */
+  ioRiops?: string;
+  ioWiops?: string;
+  ioWeight?: string | number;
 }
 
 /** What limits are checked against: this host's CPUs and memory. */
@@ -187,6 +232,18 @@ export function validateLimits(input: LimitInput, host: HostCapacity = { cpus: o
       );
     }
     out.cpuQuota = pct;
+  }
+  if (input.cpuBurst !== undefined) {
+    const text = String(input.cpuBurst).slice(0, 64).trim().replace(/%$/, '');
+    const pct = /^\d{1,7}(\.\d{1,6})?$/.test(text) ? Number(text) : NaN;
+    if (!Number.isFinite(pct)) {
+      throw usageError(`--cpu-burst ${echo(input.cpuBurst)}: not a percentage`, 'e.g. --cpu-quota 30 --cpu-burst 20 (up to 20% of one CPU more per period, saved from idle periods)', 'E_LIMIT');
+    }
+    out.cpuBurst = pct;
+    if (out.cpuQuota !== undefined) {
+      const problem = burstProblem(pct, out.cpuQuota);
+      if (problem) throw problem;
+    }
   }
   if (input.cpus !== undefined) {
     const list = parseCpuList(String(input.cpus), '--cpus', host.cpus);
@@ -229,6 +286,17 @@ export function validateLimits(input: LimitInput, host: HostCapacity = { cpus: o
     }
     out.memory = bytes;
   }
+  if (input.memoryHigh !== undefined) {
+    out.memoryHigh = memorySize(input.memoryHigh, '--memory-high', host);
+    if (out.memory !== undefined && out.memoryHigh > out.memory) {
+      throw usageError(
+        `--memory-high ${echo(input.memoryHigh)}: above --memory ${formatBytes(out.memory)}`,
+        'the hard limit stops the group first, so a throttle above it never acts; give a memory-high below the memory limit, e.g. --memory-high ' +
+          formatBytes(Math.max(MIN_MEMORY, Math.floor(out.memory / 2 / PAGE_SIZE) * PAGE_SIZE)),
+        'E_LIMIT',
+      );
+    }
+  }
   if (input.pids !== undefined) {
     const n = integer(input.pids, '--pids', '50');
     if (n < 1) {
@@ -243,11 +311,166 @@ export function validateLimits(input: LimitInput, host: HostCapacity = { cpus: o
     }
     out.pids = n;
   }
+  const io: IoLimit[] = [];
+  for (const key of IO_KEYS) {
+    const text = input[`io${key[0].toUpperCase()}${key.slice(1)}` as 'ioRbps'];
+    if (text === undefined) continue;
+    const { device, value } = parseIoSetting(String(text), key);
+    const same = io.find((l) => l.device === device);
+    if (same) same[key] = value;
+    else io.push({ device, [key]: value });
+  }
+  if (io.length) out.io = io;
+  if (input.ioWeight !== undefined) {
+    const w = integer(input.ioWeight, '--io-weight', '50');
+    if (w < 1 || w > 1000) {
+      throw usageError(
+        `--io-weight ${echo(input.ioWeight)}: out of range`,
+        'a BFQ disk weight is 1–1000 (100 is the default share); two busy sandboxes with 100 and 400 share a disk 1:4',
+        'E_LIMIT',
+      );
+    }
+    out.ioWeight = w;
+  }
   return out;
 }
 
+/** /sys/dev/block, where every block device's "MAJ:MIN" is a link; a seam for tests. */
+export const SYS_DEV_BLOCK = '/sys/dev/block';
+
+/**
+ * "7:3", "loop3" or "/dev/loop3" → "7:3" of an existing whole disk. Throttles apply to whole
+ * disks only: the kernel refuses a partition (ENODEV), so say which disk to throttle instead.
+ */
+export function resolveBlockDevice(text: string, flag = '--io-wbps', sysDevBlock = SYS_DEV_BLOCK): string {
+  const t = String(text).slice(0, 64).trim();
+  const usage = `name a block device as MAJ:MIN (see lsblk or /sys/dev/block) or by name, e.g. ${flag} loop3=10M`;
+  let majMin: string | null = null;
+  const mm = /^(\d{1,4}):(\d{1,7})$/.exec(t);
+  if (mm) majMin = `${Number(mm[1])}:${Number(mm[2])}`;
+  else {
+    const m = /^(?:\/dev\/)?([a-z][a-z0-9]{0,31})$/.exec(t);
+    if (!m) throw usageError(`${flag} ${echo(text)}: not a block device`, usage, 'E_LIMIT');
+    try {
+      majMin = fs.readFileSync(`/sys/class/block/${m[1]}/dev`, 'utf8').trim();
+    } catch {
+      throw usageError(`${flag} ${echo(text)}: no block device named ${m[1]} on this host`, usage, 'E_LIMIT');
+    }
+  }
+  let real: string;
+  try {
+    real = fs.realpathSync(`${sysDevBlock}/${majMin}`);
+  } catch {
+    throw usageError(`${flag} ${echo(text)}: no block device ${majMin} on this host`, usage, 'E_LIMIT');
+  }
+  if (fs.existsSync(`${real}/partition`)) {
+    const disk = (() => {
+      try {
+        return fs.readFileSync(`${real}/../dev`, 'utf8').trim();
+      } catch {
+        return '';
+      }
+    })();
+    throw usageError(
+      `${flag} ${echo(text)}: ${majMin} is a partition; the kernel throttles whole disks only`,
+      disk ? `throttle its disk ${disk} instead` : 'throttle the disk it belongs to (lsblk shows it)',
+      'E_LIMIT',
+    );
+  }
+  return majMin;
+}
+
+/** "DEVICE=RATE" → device "MAJ:MIN" and a rate checked against MIN/MAX (bytes) or 1..MAX_IO_IOPS (operations). */
+export function parseIoSetting(text: string, key: IoKey, sysDevBlock = SYS_DEV_BLOCK): { device: string; value: number | 'max' } {
+  const flag = `--io-${key}`;
+  const bytes = key.endsWith('bps');
+  const example = bytes ? `${flag} loop3=10M (10 MiB/s) or ${flag} 7:3=max (no limit)` : `${flag} loop3=100 or ${flag} 7:3=max`;
+  const t = String(text).slice(0, 128);
+  const eq = t.lastIndexOf('=');
+  if (eq <= 0) throw usageError(`${flag} ${echo(text)}: expected DEVICE=${bytes ? 'SIZE' : 'COUNT'}`, `e.g. ${example}`, 'E_LIMIT');
+  const device = resolveBlockDevice(t.slice(0, eq), flag, sysDevBlock);
+  const rate = t.slice(eq + 1).trim();
+  if (rate === 'max') return { device, value: 'max' };
+  const n = bytes ? parseSize(rate, flag) : integer(rate, flag, '100');
+  if (n === 0) {
+    throw usageError(
+      `${flag} ${echo(text)}: 0 does not stop I/O`,
+      `blkio.throttle on v1 reads 0 as "no limit"; write max to remove a throttle, or a rate, e.g. ${example}`,
+      'E_LIMIT',
+    );
+  }
+  const [min, max] = bytes ? [MIN_IO_BPS, MAX_IO_BPS] : [1, MAX_IO_IOPS];
+  if (n < min || n > max) {
+    throw usageError(
+      `${flag} ${echo(text)}: out of range`,
+      bytes ? `a rate is ${formatBytes(MIN_IO_BPS)}–${formatBytes(MAX_IO_BPS)} per second, e.g. ${example}` : `1–${MAX_IO_IOPS} operations per second, e.g. ${example}`,
+      'E_LIMIT',
+    );
+  }
+  return { device, value: n };
+}
+
+/** A memory size for `flag` (memory-high): the same bounds as --memory (at least 1M, whole 4K pages, at most the RAM). */
+function memorySize(value: string | number, flag: string, host: HostCapacity): number {
+  const bytes = typeof value === 'number' ? value : parseSize(value, flag);
+  const ram = host.memory ?? os.totalmem();
+  if (!Number.isSafeInteger(bytes) || bytes > ram) {
+    throw usageError(`${flag} ${echo(value)}: more than this machine's memory (${formatBytes(ram)})`, `leave ${flag} out for none, or e.g. ${flag} 32M`, 'E_LIMIT');
+  }
+  if (bytes < MIN_MEMORY) {
+    throw usageError(`${flag} ${echo(value)}: too small`, `the kernel counts memory in ${PAGE_SIZE / 1024} KiB pages; use at least 1M, e.g. ${flag} 32M`, 'E_LIMIT');
+  }
+  if (bytes % PAGE_SIZE !== 0) {
+    const down = Math.floor(bytes / PAGE_SIZE) * PAGE_SIZE;
+    throw usageError(
+      `${flag} ${echo(value)}: not a whole number of ${PAGE_SIZE / 1024} KiB pages`,
+      `the kernel would silently round it down to ${down} bytes; use a multiple of 4K, e.g. ${flag} ${formatBytes(down)}`,
+      'E_LIMIT',
+    );
+  }
+  return bytes;
+}
+
 export function hasLimits(l: Limits): boolean {
-  return Object.values(l).some((v) => v !== undefined);
+  return Object.entries(l).some(([k, v]) => v !== undefined && !(k === 'io' && Array.isArray(v) && v.length === 0));
+}
+
+/** µs per CPU_PERIOD_US for a percentage of one CPU (cpu-quota, cpu-burst). */
+export function percentToUs(pct: number): number {
+  return Math.round((pct * CPU_PERIOD_US) / 100);
+}
+
+/**
+ * Why a burst cannot be written next to a quota (both in % of one CPU; quota null = none), or
+ * null. The kernel refuses a burst above the quota with EINVAL (tg_set_cfs_bandwidth), and
+ * accepts one without a quota, where it means nothing: both are said before anything is written.
+ */
+export function burstProblem(burst: number, quota: number | null): SandboxError | null {
+  if (burst === 0) return null;
+  if (quota === null) {
+    return usageError(
+      `--cpu-burst ${echo(burst)}: there is no CPU quota to burst above`,
+      'a burst banks quota left unused in earlier periods; set a quota too, e.g. --cpu-quota 30 --cpu-burst 20',
+      'E_LIMIT',
+    );
+  }
+  if (percentToUs(burst) > percentToUs(quota)) {
+    return usageError(
+      `--cpu-burst ${echo(burst)}: more than the quota (${quota}% of one CPU)`,
+      `the kernel refuses a burst above the quota (EINVAL): at most --cpu-burst ${quota}, or raise --cpu-quota`,
+      'E_LIMIT',
+    );
+  }
+  return null;
+}
+
+/** The kernel has no burst file (before Linux 5.14, or without CONFIG_CFS_BANDWIDTH). */
+export function noBurstFile(file: string): SandboxError {
+  return usageError(
+    `--cpu-burst: this kernel has no ${file}`,
+    'CPU burst needs Linux 5.14 or later with CFS bandwidth control; leave --cpu-burst out (the quota alone still works)',
+    'E_LIMIT',
+  );
 }
 
 /** v1 cpu.shares for a v2-scale weight: the ratio between sandboxes is what matters and is kept. */

@@ -10,6 +10,7 @@ import {
   CGROUP_PARENT,
   ensureDir,
   missingController,
+  noIoWeight,
   readKeyed,
   readNumber,
   readProcs,
@@ -19,9 +20,28 @@ import {
   applyWrites,
   writeCgroupFile,
 } from './files.js';
-import { CPU_PERIOD_US, type Limits, weightToShares } from './limits.js';
+import { usageError, type SandboxError } from '../errors.js';
+import { burstProblem, CPU_PERIOD_US, IO_KEYS, type Limits, noBurstFile, percentToUs, weightToShares } from './limits.js';
 
-const WANTED = ['cpu', 'cpuacct', 'cpuset', 'memory', 'pids', 'freezer'];
+/** v1 file of each throttle: blkio.throttle.{read,write}_{bps,iops}_device. */
+const V1_IO_FILE = { rbps: 'read_bps_device', wbps: 'write_bps_device', riops: 'read_iops_device', wiops: 'write_iops_device' } as const;
+
+/** Bytes read and written, summed over devices, from blkio's "MAJ:MIN Read N" lines. */
+export function readServiceBytes(file: string): { read: number; write: number } | null {
+  const t = readText(file);
+  if (t === null) return null;
+  let read = 0;
+  let write = 0;
+  for (const line of t.split('\n')) {
+    const [dev, op, v] = line.trim().split(/\s+/);
+    if (!dev?.includes(':') || !Number.isFinite(Number(v))) continue;
+    if (op === 'Read') read += Number(v);
+    else if (op === 'Write') write += Number(v);
+  }
+  return { read, write };
+}
+
+const WANTED = ['cpu', 'cpuacct', 'cpuset', 'memory', 'pids', 'freezer', 'blkio'];
 /** memory.limit_in_bytes reads back as this (page-rounded LONG_MAX) when there is no limit. */
 const V1_UNLIMITED = 2 ** 62;
 
@@ -40,6 +60,21 @@ function v1Mounts(): Map<string, string> {
     }
   }
   return out;
+}
+
+/**
+ * v1 has no memory.high: nothing in it slows a group down before its limit. Its nearest file,
+ * memory.soft_limit_in_bytes, is only a hint for reclaim when the whole host runs short; it
+ * throttles nothing, so accepting --memory-high as it would promise what v1 cannot do.
+ */
+export function noMemoryHigh(): SandboxError {
+  return usageError(
+    '--memory-high needs cgroup v2 (memory.high): cgroup v1 has no memory throttle',
+    'v1 offers the hard limit (--memory: memory.limit_in_bytes, with memory.failcnt counting the hits) and ' +
+      'memory.soft_limit_in_bytes, a reclaim hint used only when the whole host runs short of memory, not a throttle; ' +
+      'use --memory here, or a host booted with cgroup v2 (systemd.unified_cgroup_hierarchy=1)',
+    'E_LIMIT',
+  );
 }
 
 export class CgroupV1 implements CgroupDriver {
@@ -174,9 +209,19 @@ export class CgroupV1 implements CgroupDriver {
         note: `weight ${limits.cpuWeight} on the v2 scale (default 100) = ${shares} cpu.shares on v1 (default 1024)`,
       });
     }
+    const quotaAt = w.length;
     if (limits.cpuQuota !== undefined) {
       const d = this.need('cpu', '--cpu-quota', name);
       const quota = Math.round((limits.cpuQuota * CPU_PERIOD_US) / 100);
+      // The kernel refuses a quota below the burst already set (EINVAL): said here instead.
+      const burst = limits.cpuBurst === undefined ? (readNumber(`${d}/cpu.cfs_burst_us`) ?? 0) : 0;
+      if (burst > quota) {
+        throw usageError(
+          `--cpu-quota ${limits.cpuQuota}: below the burst ${name} has (${burst} µs in cpu.cfs_burst_us)`,
+          `the kernel refuses a quota below the burst: lower it in the same command, e.g. cpu-quota=${limits.cpuQuota} cpu-burst=0`,
+          'E_LIMIT',
+        );
+      }
       w.push(
         { limit: 'cpuQuota', file: 'cpu.cfs_period_us', path: `${d}/cpu.cfs_period_us`, value: String(CPU_PERIOD_US) },
         {
@@ -187,6 +232,26 @@ export class CgroupV1 implements CgroupDriver {
           note: `${limits.cpuQuota}% of one CPU = ${quota} µs of CPU time every ${CPU_PERIOD_US} µs`,
         },
       );
+    }
+    if (limits.cpuBurst !== undefined) {
+      const d = this.need('cpu', '--cpu-burst', name);
+      if (fs.existsSync(d) && !fs.existsSync(`${d}/cpu.cfs_burst_us`)) throw noBurstFile('cpu.cfs_burst_us');
+      const held = readNumber(`${d}/cpu.cfs_quota_us`);
+      const quota = limits.cpuQuota ?? (held === null || held < 0 ? null : (held / (readNumber(`${d}/cpu.cfs_period_us`) ?? CPU_PERIOD_US)) * 100);
+      const problem = burstProblem(limits.cpuBurst, quota);
+      if (problem) throw problem;
+      const us = percentToUs(limits.cpuBurst);
+      const write: LimitWrite = {
+        limit: 'cpuBurst',
+        file: 'cpu.cfs_burst_us',
+        path: `${d}/cpu.cfs_burst_us`,
+        value: String(us),
+        note: `${limits.cpuBurst}% of one CPU = up to ${us} µs more in a ${CPU_PERIOD_US} µs period, from quota left unused before`,
+      };
+      // Burst ≤ quota at every moment: a burst above the new quota goes down before the quota does.
+      const before = limits.cpuQuota !== undefined && (readNumber(`${d}/cpu.cfs_burst_us`) ?? 0) > percentToUs(limits.cpuQuota);
+      if (before) w.splice(quotaAt, 0, write);
+      else w.push(write);
     }
     if (limits.cpus !== undefined) {
       const d = this.need('cpuset', '--cpus', name);
@@ -211,9 +276,33 @@ export class CgroupV1 implements CgroupDriver {
         w.push(limit);
       }
     }
+    if (limits.memoryHigh !== undefined) throw noMemoryHigh();
     if (limits.pids !== undefined) {
       const d = this.need('pids', '--pids', name);
       w.push({ limit: 'pids', file: 'pids.max', path: `${d}/pids.max`, value: String(limits.pids) });
+    }
+    for (const io of limits.io ?? []) {
+      const d = this.need('blkio', '--io-wbps', name);
+      for (const key of IO_KEYS) {
+        const v = io[key];
+        if (v === undefined) continue;
+        const file = `blkio.throttle.${V1_IO_FILE[key]}`;
+        w.push({
+          limit: 'io',
+          file,
+          path: `${d}/${file}`,
+          value: `${io.device} ${v === 'max' ? 0 : v}`,
+          note: v === 'max' ? `0 removes the throttle on ${io.device} (v1 reads 0 as "no limit")` : undefined,
+        });
+      }
+    }
+    if (limits.ioWeight !== undefined) {
+      const d = this.need('blkio', '--io-weight', name);
+      const path = `${d}/blkio.bfq.weight`;
+      // Planned before the cgroup exists too (create): then its parent, which has the same files, tells.
+      const probe = [d, d.slice(0, d.lastIndexOf('/'))].find((x) => fs.existsSync(x));
+      if (probe && !fs.existsSync(`${probe}/blkio.bfq.weight`)) throw noIoWeight(path);
+      w.push({ limit: 'ioWeight', file: 'blkio.bfq.weight', path, value: String(limits.ioWeight) });
     }
     return w;
   }
@@ -236,6 +325,9 @@ export class CgroupV1 implements CgroupDriver {
     const cpu = this.dir('cpu', name);
     const mem = this.dir('memory', name);
     const pids = this.dir('pids', name);
+    const blkio = this.dir('blkio', name);
+    // The throttle layer counts every bio the group submits, throttled or not, on every device.
+    const io = blkio ? readServiceBytes(`${blkio}/blkio.throttle.io_service_bytes_recursive`) : null;
     const ns = cpuacct ? readNumber(`${cpuacct}/cpuacct.usage`) : null;
     const limit = mem ? readNumber(`${mem}/memory.limit_in_bytes`) : null;
     const pidsMax = pids ? readText(`${pids}/pids.max`)?.trim() : undefined;
@@ -251,6 +343,8 @@ export class CgroupV1 implements CgroupDriver {
       pidsMax: pidsMax === undefined || pidsMax === 'max' ? null : Number(pidsMax),
       pidsRefused: pids ? (readKeyed(`${pids}/pids.events`).max ?? null) : null,
       cpuThrottled: cpu ? (readKeyed(`${cpu}/cpu.stat`).nr_throttled ?? null) : null,
+      ioReadBytes: io?.read ?? null,
+      ioWriteBytes: io?.write ?? null,
     };
   }
 
@@ -260,8 +354,32 @@ export class CgroupV1 implements CgroupDriver {
       : 'SIGKILL every pid in cgroup.procs (no freezer: repeated until empty)';
   }
 
+  /**
+   * Lifts every disk throttle of the group (writes "MAJ:MIN 0"). A task waiting for a throttled
+   * bio sleeps uninterruptibly (D) until the throttle lets the bio through, and SIGKILL waits with
+   * it: under a throttle typed as "4M" (read as 4 bytes/s) a 256 KiB write takes 18 hours. Lifted,
+   * the queued bios go out at once and the kill proceeds.
+   */
+  private liftIoThrottles(name: string): void {
+    const d = this.dir('blkio', name);
+    if (!d) return;
+    for (const f of Object.values(V1_IO_FILE)) {
+      const file = `${d}/blkio.throttle.${f}`;
+      for (const line of (readText(file) ?? '').split('\n')) {
+        const m = /^(\d{1,10}:\d{1,10}) \d+$/.exec(line.trim());
+        if (!m) continue;
+        try {
+          writeCgroupFile(file, `${m[1]} 0`);
+        } catch {
+          /* the device went away */
+        }
+      }
+    }
+  }
+
   kill(name: string): number {
     if (this.dirs(name).every((d) => readProcs(d).length === 0)) return 0;
+    this.liftIoThrottles(name);
     // Freeze first: a frozen process cannot fork, so a fork bomb cannot outrun the kill loop,
     // and a frozen pid cannot exit and be reused by an unrelated process before we signal it.
     const fz = this.dir('freezer', name);

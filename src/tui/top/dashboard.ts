@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 
-import { formatMiB, rowCells, TOP_COLUMNS, type TopRow, type TopSnapshot, TopModel, treeLabel } from '../../top/model.js';
+import { formatMiB, hostPressureLine, pressureCell, rowCells, v1MemoryLine, TOP_COLUMNS, type TopRow, type TopSnapshot, TopModel, treeLabel } from '../../top/model.js';
 
 const REFRESH_MS = 500;
 /** How much CPU history the chart shows (points at REFRESH_MS). */
@@ -113,7 +113,7 @@ export async function runDashboard(): Promise<number> {
     const rows = snap.rows;
     if (selected >= rows.length) selected = Math.max(0, rows.length - 1);
     table.setLabel(` ${rows.length} sandbox${rows.length === 1 ? '' : 'es'} · cgroup ${snap.layout} · ↑/↓ select · q quit `);
-    const cells = rows.length ? rows.map(rowCells) : [['(no sandboxes on this host)', '', '', '', '', '', '']];
+    const cells = rows.length ? rows.map(rowCells) : [['(no sandboxes on this host)', ...TOP_COLUMNS.slice(1).map(() => '')]];
     table.options.columnWidth = columnWidths(cells, table.width - 4);
     table.setData({ headers: TOP_COLUMNS, data: cells });
     if (rows.length) table.rows.select(selected);
@@ -135,13 +135,16 @@ export async function runDashboard(): Promise<number> {
       const cap = r.cpuQuota ?? 100;
       gCpu.setLabel(` CPU ${r.cpuPercent === null ? '…' : r.cpuPercent.toFixed(1)} % of ${r.cpuQuota === null ? 'one CPU' : `its ${r.cpuQuota} % quota`} `);
       gCpu.setPercent(gaugePercent(r.cpuPercent === null ? 0 : (r.cpuPercent / cap) * 100));
-      const lines = model.tree(r.name).map(treeLabel);
+      const psi = r.pressure
+        ? [`PSI of ${r.name} (some avg10 % cpu/mem/io): ${pressureCell(r.pressure)}`]
+        : [hostPressureLine(snap.pressure), ...(r.v1Memory ? [v1MemoryLine(r.v1Memory)] : [])];
+      const lines = [...psi, '', ...model.tree(r.name).map(treeLabel)];
       tree.setLabel(` ${r.name}: host PID (PID inside) · ${r.namespaces.join(',') || 'no namespaces'} `);
-      tree.setContent(lines.length ? lines.join('\n') : '(no processes)');
+      tree.setContent(lines.length > psi.length + 1 ? lines.join('\n') : `${psi.join('\n')}\n\n(no processes)`);
     } else {
       for (const g of [gMem, gPids, gCpu]) g.setPercent(0);
       tree.setLabel(' processes ');
-      tree.setContent('Start one in another terminal, e.g.\n  sudo sandbox run --cpu-quota 30 -- sh -c "while :; do :; done"');
+      tree.setContent(hostPressureLine(snap.pressure) + '\n\nStart one in another terminal, e.g.\n  sudo sandbox run --cpu-quota 30 -- sh -c "while :; do :; done"');
     }
     screen.render();
   };

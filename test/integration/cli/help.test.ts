@@ -51,7 +51,7 @@ describe('help text', () => {
     }
   });
 
-  it.each([[[]], [['run']], [['cleanup']], [['learn']], [['lessons']], [['repl']], [['doctor']]])('%j --help: no line wider than 80 columns, no line broken mid-sentence', (cmd) => {
+  it.each([[[]], [['run']], [['cleanup']], [['learn']], [['lessons']], [['repl']], [['doctor']], [['new-lesson']], [['check-lesson']]])('%j --help: no line wider than 80 columns, no line broken mid-sentence', (cmd) => {
     const r = sandbox([...cmd, '--help']);
     expect(r.code).toBe(0);
     for (const l of r.stdout.split('\n')) expect([...l].length, l).toBeLessThanOrEqual(80);

@@ -112,6 +112,27 @@ describe.skipIf(!isRoot)(`cgroup limits on this host (${layout})`, () => {
     expect(used / wall).toBeGreaterThan(0.05);
   });
 
+  it("writes a CPU burst to this layout's file (cpu.cfs_burst_us on v1, cpu.max.burst on v2), after its quota", async () => {
+    const s = await Sandbox.create({ namespaces: ['pid'], limits: { cpuQuota: 30, cpuBurst: 20 }, command: ['sleep', '30'], stdio: 'ignore' });
+    const cg = cgroups();
+    const file = cg.version === 1 ? 'cpu.cfs_burst_us' : 'cpu.max.burst';
+    const dir = cg.dirs(s.name).find((d) => fs.existsSync(`${d}/${file}`))!;
+    expect(fs.readFileSync(`${dir}/${file}`, 'utf8').trim()).toBe('20000');
+    // Raising both at once and lowering both at once: each order keeps burst <= quota throughout.
+    expect(s.setLimits({ cpuQuota: 60, cpuBurst: 50 }).map((w) => w.file)).toContain(file);
+    expect(fs.readFileSync(`${dir}/${file}`, 'utf8').trim()).toBe('50000');
+    const down = s.setLimits({ cpuQuota: 10, cpuBurst: 5 }).map((w) => w.file);
+    expect(down.indexOf(file)).toBeLessThan(down.indexOf(cg.version === 1 ? 'cpu.cfs_quota_us' : 'cpu.max'));
+    expect(fs.readFileSync(`${dir}/${file}`, 'utf8').trim()).toBe('5000');
+    // Against the quota the kernel holds: refused before writing, the file unchanged.
+    expect(() => s.setLimits({ cpuBurst: 11 })).toThrow(/more than the quota \(10% of one CPU\)/);
+    expect(() => s.setLimits({ cpuQuota: 4 })).toThrow(/below the burst/);
+    expect(fs.readFileSync(`${dir}/${file}`, 'utf8').trim()).toBe('5000');
+    const bare = await Sandbox.create({ namespaces: ['pid'], command: ['sleep', '30'], stdio: 'ignore' });
+    expect(() => bare.setLimits({ cpuBurst: 10 })).toThrow(/no CPU quota/);
+    expect(fs.readFileSync(`${cg.dirs(bare.name).find((d) => fs.existsSync(`${d}/${file}`))!}/${file}`, 'utf8').trim()).toBe('0');
+  });
+
   it('a cpuset pins every process to the chosen CPU', async () => {
     const cpu = String(onlineCpus().at(-1));
     const s = await Sandbox.create({ namespaces: ['pid'], limits: { cpus: cpu }, command: ['sleep', '30'], stdio: 'ignore' });
