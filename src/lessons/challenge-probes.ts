@@ -65,3 +65,22 @@ export function hostRootMounts(pid: number): string[] | null {
     return null;
   }
 }
+
+/** A cgroup file holding one integer (bounded: at most 19 digits), or null ("max", unreadable). */
+export function readInt(file: string): number | null {
+  try {
+    const t = fs.readFileSync(file, 'utf8').trim();
+    return /^\d{1,19}$/.test(t) ? Number(t) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The PIDs in a cgroup directory's cgroup.procs (none when it is gone or unreadable). */
+export function procsOf(dir: string | null): number[] {
+  try {
+    return dir ? fs.readFileSync(`${dir}/cgroup.procs`, 'utf8').split('\n').filter((l) => /^\d{1,10}$/.test(l)).map(Number) : [];
+  } catch {
+    return [];
+  }
+}

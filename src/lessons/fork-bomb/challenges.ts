@@ -17,7 +17,7 @@
 import fs from 'node:fs';
 
 import { cgroups, FORK_BOMB_COMMAND, type ForkBomb, startForkBomb } from '../../runtime/index.js';
-import { cgroupDirOf } from '../challenge-probes.js';
+import { cgroupDirOf, procsOf, readInt } from '../challenge-probes.js';
 import { noSandbox, settle, verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
 import { pinnedCpu } from '../pinned-cpu.js';
@@ -41,16 +41,6 @@ const B_LIMITS = [16, 24, 32];
  */
 const FUSE = `trap 'lit=1' USR1; while [ -z "$lit" ]; do sleep 1; done; exec timeout -s KILL ${BURN_S} ${FORK_BOMB_COMMAND.map((a) => (a.includes(' ') ? `'${a}'` : a)).join(' ')}`;
 
-/** A cgroup file holding one integer (bounded: at most 19 digits), or null ("max", unreadable). */
-function readInt(file: string): number | null {
-  try {
-    const t = fs.readFileSync(file, 'utf8').trim();
-    return /^\d{1,19}$/.test(t) ? Number(t) : null;
-  } catch {
-    return null;
-  }
-}
-
 /** "max N" of pids.events: forks refused because of pids.max. */
 function refusedOf(dir: string | null): number | null {
   try {
@@ -61,13 +51,6 @@ function refusedOf(dir: string | null): number | null {
   }
 }
 
-function procsOf(dir: string | null): number[] {
-  try {
-    return dir ? fs.readFileSync(`${dir}/cgroup.procs`, 'utf8').split('\n').filter((l) => /^\d{1,10}$/.test(l)).map(Number) : [];
-  } catch {
-    return [];
-  }
-}
 
 // ----- 1. stop the bomb at 20 --------------------------------------------------------------------
 

@@ -11,31 +11,13 @@
 import fs from 'node:fs';
 
 import { cgroups } from '../../runtime/index.js';
-import { cgroupDirOf } from '../challenge-probes.js';
+import { cgroupDirOf, procsOf, readInt } from '../challenge-probes.js';
 import { noSandbox, settle, verdict } from '../checks.js';
 import type { LessonContext } from '../context.js';
 import { pinnedCpu } from '../pinned-cpu.js';
 import type { Step } from '../types.js';
 
 const HOG_S = 900;
-
-/** A cgroup file holding one integer (at most 19 digits), or null ("max", "-1", unreadable). */
-function readInt(file: string): number | null {
-  try {
-    const t = fs.readFileSync(file, 'utf8').trim();
-    return /^\d{1,19}$/.test(t) ? Number(t) : null;
-  } catch {
-    return null;
-  }
-}
-
-function procsOf(dir: string | null): number[] {
-  try {
-    return dir ? fs.readFileSync(`${dir}/cgroup.procs`, 'utf8').split('\n').filter((l) => /^\d{1,10}$/.test(l)).map(Number) : [];
-  } catch {
-    return [];
-  }
-}
 
 const v2 = () => cgroups().version === 2;
 const weightFile = () => (v2() ? 'cpu.weight' : 'cpu.shares');

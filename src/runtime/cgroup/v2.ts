@@ -40,6 +40,12 @@ export function readIoStat(file: string): { read: number; write: number } | null
 }
 
 const WANTED = ['cpu', 'cpuset', 'memory', 'pids', 'io'];
+/**
+ * Controllers a sandbox can do without (io: only disk limits and the disk lessons use it): left
+ * out, not fought for, where the parent does not offer them (a systemd unit that is delegated
+ * cpu, memory and pids but not io). Asking for an io limit there says the controller is missing.
+ */
+const OPTIONAL = ['io'];
 
 /**
  * How often create() tries again when a controller vanished from a parent's subtree_control (or
@@ -66,6 +72,8 @@ export class CgroupV2 implements CgroupDriver {
   readonly layout: CgroupLayout = 'v2';
   readonly procKey = '';
   readonly controllers: string[];
+  /** OPTIONAL controllers the parent turned out not to offer (see enableControllers). */
+  protected readonly dropped = new Set<string>();
   protected readonly root: string;
   /** The directory that holds every sandbox's cgroup. */
   protected readonly parent: string;
@@ -123,8 +131,11 @@ export class CgroupV2 implements CgroupDriver {
    * checks every `+name` first and enables all or none; names already enabled are no-ops.
    */
   protected enableControllers(dirs: string[]): void {
-    if (this.controllers.length === 0) return;
-    const line = this.controllers.map((c) => `+${c}`).join(' ');
+    const offered = readText(`${dirs[0]}/cgroup.controllers`)?.trim().split(/\s+/);
+    if (offered) for (const c of OPTIONAL) if (this.controllers.includes(c) && !offered.includes(c)) this.dropped.add(c);
+    const using = this.controllers.filter((c) => !this.dropped.has(c));
+    if (using.length === 0) return;
+    const line = using.map((c) => `+${c}`).join(' ');
     const fds: number[] = [];
     let failed = -1;
     try {
@@ -141,8 +152,8 @@ export class CgroupV2 implements CgroupDriver {
       const dir = dirs[failed < 0 ? fds.length : failed] ?? dirs[0];
       // ENOENT: a controller the cgroup does not offer (its parent stopped enabling it), or the
       // cgroup itself is gone (another session removed the empty parent).
-      const offered = readText(`${dir}/cgroup.controllers`)?.trim().split(/\s+/);
-      const controller = offered ? this.controllers.find((c) => !offered.includes(c)) : undefined;
+      const has = readText(`${dir}/cgroup.controllers`)?.trim().split(/\s+/);
+      const controller = has ? using.find((c) => !has.includes(c)) : undefined;
       const file = `${dir}/cgroup.subtree_control`;
       const what = controller ? `enabling the ${controller} controller in ${file}` : `enabling ${this.controllers.join(', ')} in ${file}`;
       throw Object.assign(wrapSystemError(err, { what, step: 'cgroup', path: file }), { controller, dir } satisfies EnableFailure);
@@ -224,7 +235,7 @@ export class CgroupV2 implements CgroupDriver {
   }
 
   private need(controller: string, limit: string): void {
-    if (!this.controllers.includes(controller)) throw missingController(controller, limit, 'v2');
+    if (!this.controllers.includes(controller) || this.dropped.has(controller)) throw missingController(controller, limit, 'v2');
   }
 
   planLimits(name: string, limits: Limits): LimitWrite[] {
@@ -342,7 +353,7 @@ export class CgroupV2 implements CgroupDriver {
     const high = readText(`${d}/memory.high`)?.trim();
     const pidsMax = readText(`${d}/pids.max`)?.trim();
     const events = readKeyed(`${d}/memory.events`);
-    const has = (c: string) => this.controllers.includes(c);
+    const has = (c: string) => this.controllers.includes(c) && !this.dropped.has(c);
     const cpuStat = readKeyed(`${d}/cpu.stat`);
     return {
       cpuUsec: cpuStat.usage_usec ?? null,
