@@ -164,9 +164,17 @@ export async function buildReport(parts: ReportPart[], note: (s: string) => void
 }
 
 export async function reportCommand(opts: { json?: boolean; only?: string }): Promise<number> {
-  const parts = parseParts(opts.only);
-  if (process.getuid?.() !== 0) {
-    throw usageError('sandbox report needs root: it starts sandboxes, a VM and a loop device', 'run it again with sudo');
+  // Bad input and a missing root are the caller's to fix: said, nothing started, exit 2.
+  let parts: ReportPart[];
+  try {
+    parts = parseParts(opts.only);
+    if (process.getuid?.() !== 0) {
+      throw usageError('sandbox report needs root: it starts sandboxes, a VM and a loop device', 'run it again with sudo');
+    }
+  } catch (err) {
+    const { formatError } = await import('../runtime/errors.js');
+    process.stderr.write(`${formatError(err)}\n`);
+    return 2;
   }
   const report = await buildReport(parts, (s) => process.stderr.write(`report: ${s}\n`));
   process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${markdown(report)}\n`);

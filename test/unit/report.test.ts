@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { markdown, parseParts, type Report } from '../../src/commands/report.js';
+import { markdown, parseParts, reportCommand, type Report } from '../../src/commands/report.js';
 import { LECTURE_DENSITY, type DensityReport } from '../../src/runtime/index.js';
 
 const machine = { kernel: '6.1.0', cpu: 'Test CPU', cpus: 2, memory: '4G', cgroup: 'hybrid', date: '2026-12-02T07:00:00Z' };
@@ -26,6 +26,18 @@ describe('sandbox report', () => {
     expect(parseParts('density,density')).toEqual(['density']);
     expect(() => parseParts('density,vms')).toThrow(/unknown part "vms"/);
     expect(() => parseParts(',')).toThrow(/no part/);
+  });
+
+  it('a bad --only exits 2 with what to use, before anything is measured', async () => {
+    const write = process.stderr.write.bind(process.stderr);
+    let said = '';
+    process.stderr.write = ((chunk: string | Uint8Array) => ((said += String(chunk)), true)) as typeof process.stderr.write;
+    try {
+      expect(await reportCommand({ only: 'vms' })).toBe(2);
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(said).toMatch(/unknown part "vms"[\s\S]*isolation, overhead, density/);
   });
 
   it('prints the machine and the density table with the lecture figures beside this host\'s', () => {
