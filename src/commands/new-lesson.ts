@@ -172,6 +172,7 @@ cat "$C_CG/cgroup.procs"
 
 /** The lesson id for folder NAME (its last part), or why it cannot be one. */
 export function idFor(name: string): string | { problem: string } {
+  if (!name.trim()) return { problem: 'no folder name given: the folder\'s name becomes the lesson id' };
   const base = path.basename(path.resolve(name));
   if (!ID_RE.test(base) || base.length > ID_MAX) {
     return { problem: `the folder's name "${echo(base)}" is not a lesson id: it becomes the id, so use lowercase words joined by - (at most ${ID_MAX} characters), e.g. my-lesson` };
@@ -203,6 +204,13 @@ export async function newLessonCommand(name: string, opts: { err?: NodeJS.Writab
             hint: `choose another name, or move it away: mv ${name} ${name}.old`,
           });
         }
+        if (code === 'ENOENT' || code === 'ENOTDIR') {
+          throw new SandboxError(`cannot create the folder ${echo(name)}: ${echo(path.dirname(name))} is not an existing folder`, {
+            code,
+            path: name,
+            hint: `create the folder above it first (mkdir -p ${path.dirname(name)}), or give a name in this folder`,
+          });
+        }
         throw new SandboxError(`cannot create the folder ${echo(name)}${user.switches ? ` as uid ${user.uid}` : ''}: ${(e as Error).message}`, {
           code: code ?? 'E_BUG',
           path: name,
@@ -218,7 +226,8 @@ export async function newLessonCommand(name: string, opts: { err?: NodeJS.Writab
     });
   } catch (e) {
     err.write(`${formatError(e)}\n`);
-    return e instanceof SandboxError && e.code === 'EEXIST' ? 2 : 1;
+    // Bad input (a name taken, a folder above it missing) is the caller's to fix: exit 2.
+    return e instanceof SandboxError && ['EEXIST', 'ENOENT', 'ENOTDIR'].includes(e.code ?? '') ? 2 : 1;
   }
   // The user wrote it (through us): its first run does not ask. Loaded as written, so the hash is
   // that of what is on disk now; any later edit asks again.

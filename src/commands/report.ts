@@ -37,7 +37,7 @@ export interface Report {
 
 /** `--only a,b`: the parts, checked; throws a usage error naming the bad one. */
 export function parseParts(only: string | undefined): ReportPart[] {
-  if (!only) return [...REPORT_PARTS];
+  if (only === undefined) return [...REPORT_PARTS];
   const parts = only.split(',').map((p) => p.trim()).filter(Boolean);
   for (const p of parts) {
     if (!(REPORT_PARTS as readonly string[]).includes(p)) {

@@ -166,7 +166,7 @@ interface Spec {
   bool: string[];
 }
 
-const COMMANDS = ['run', 'learn', 'lessons', 'reset', 'repl', 'top', 'doctor', 'cleanup'] as const;
+const COMMANDS = ['run', 'learn', 'lessons', 'reset', 'repl', 'top', 'doctor', 'cleanup', 'new-lesson', 'check-lesson', 'report'] as const;
 type CommandName = (typeof COMMANDS)[number] | '';
 
 /** The options a command's --help lists: `--name <value>` takes a value, `--plain` does not. */
@@ -237,6 +237,21 @@ function otherCase(command: CommandName, spec: Spec): Case {
       if (real) return { argv: argv.filter((a) => a !== '--auto'), command, where: 'either' };
       return { argv, command, where: 'either' };
     }
+    // An instructor's verbs, only with input they refuse at once: a valid name would write a lesson
+    // folder, a valid folder would run its lesson, and a valid report measures for minutes.
+    case 'new-lesson':
+      argv.push(pick(['', '..', '.', '/', 'a/b', '../x', 'Bad Name', 'UPPER', '💥', '-x', 'x'.repeat(300), '$(id)', '\u0000']));
+      if (chance(0.2)) argv.push(pick(['--bogus', 'second-arg']));
+      return { argv, command, where: 'either' };
+    case 'check-lesson':
+      argv.push(pick(['/no/such/lesson', './no-such-lesson', '/', '/proc', '💥', 'x'.repeat(300), '', 'test/fixtures/lessons/bad-unknown-key']));
+      for (const f of spec.bool) if (chance(0.3)) argv.push(f);
+      if (chance(0.2)) argv.push(pick(['--bogus', 'second-arg']));
+      return { argv, command, where: 'either' };
+    case 'report':
+      argv.push(...pick([['--only', pick(['vms', '', ',', 'density,vms', '💥', 'x'.repeat(300)])], ['--bogus'], ['--only'], ['extra-arg']]));
+      if (chance(0.3)) argv.push('--json');
+      return { argv, command, where: 'either' };
     case 'reset':
       if (chance(0.9)) argv.push(chance(0.3) ? pick(LESSONS) : pick(NOT_LESSONS));
       if (chance(0.2)) argv.push(extra());
@@ -449,7 +464,7 @@ describe.skipIf(!isRoot)(`fuzzing every command's options (SEED=${SEED}; needs r
     expect(specs.run.valued).toEqual(expect.arrayContaining(['--cpus', '--memory', '--pids', '--cpu-weight', '--cpu-quota', '--name', '--hostname', '--rootfs']));
 
     const weights: [CommandName, number][] = [
-      ['run', 70],
+      ['run', 76],
       ['learn', 7],
       ['reset', 5],
       ['lessons', 4],
@@ -458,6 +473,9 @@ describe.skipIf(!isRoot)(`fuzzing every command's options (SEED=${SEED}; needs r
       ['cleanup', 3],
       ['repl', 2],
       ['top', 2],
+      ['new-lesson', 2],
+      ['check-lesson', 2],
+      ['report', 2],
     ];
     const total = weights.reduce((s, [, w]) => s + w, 0);
     const draw = (): CommandName => {

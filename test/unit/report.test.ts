@@ -26,6 +26,7 @@ describe('sandbox report', () => {
     expect(parseParts('density,density')).toEqual(['density']);
     expect(() => parseParts('density,vms')).toThrow(/unknown part "vms"/);
     expect(() => parseParts(',')).toThrow(/no part/);
+    expect(() => parseParts('')).toThrow(/no part/);
   });
 
   it('a bad --only exits 2 with what to use, before anything is measured', async () => {
