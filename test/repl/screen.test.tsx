@@ -55,7 +55,8 @@ describe('the REPL screen', () => {
   });
 
   it('runs a typed line and shows the result in the transcript', async () => {
-    const { frame, type } = setup({ columns: 120, rows: 50 });
+    // help lists every command and every setting (about 55 rows since the io, burst and memory-high settings).
+    const { frame, type } = setup({ columns: 120, rows: 64 });
     await type('help', ENTER);
     expect(frame()).toContain('sandbox> help');
     expect(frame()).toContain('Commands (the lifecycle of vzctl');
