@@ -281,16 +281,36 @@ function freshDir(p: string): void {
   }
 }
 
-/** Runs criu; resolves with its exit code and the time it took. */
-function runCriu(args: string[]): Promise<{ code: number; ms: number; stderr: string }> {
+/**
+ * How long a criu dump may take before it is killed. A dump of our small trees takes well under a
+ * second; one that hangs (seen: CRIU 4.1.1 on kernel 6.18 waiting forever for the sandbox's PID 1
+ * to trap after the parasite's sigreturn) would otherwise keep the tree ptrace-stopped, and the
+ * sandbox could not be destroyed. Killing criu detaches it (ptrace ends with its tracer).
+ */
+export const CRIU_TIMEOUT_MS = 90_000;
+
+/** Runs criu; resolves with its exit code and the time it took (124 if it was killed at the timeout). */
+function runCriu(args: string[], timeoutMs = CRIU_TIMEOUT_MS): Promise<{ code: number; ms: number; stderr: string }> {
   const p = requireCriu();
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(p, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-8192)));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, ms: performance.now() - t0, stderr }));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const said = timedOut ? `${stderr}\ncriu did not finish in ${Math.round(timeoutMs / 1000)} s and was killed` : stderr;
+      resolve({ code: timedOut ? 124 : (code ?? 1), ms: performance.now() - t0, stderr: said });
+    });
   });
 }
 
