@@ -565,14 +565,20 @@ export const lesson: Lesson = {
             const p = counterProcess(ctx);
             const l = lifecycle(ctx);
             if (!p || !l) return verdict('the counter in the REPL sandbox', 'a running counter', 'none', false);
-            // It counts every 0.1 s; under an emulated CPU one round of its shell loop can take
-            // longer than that, so the count is given up to 5 s to grow.
-            const a = counterValue(l);
-            let b = a;
-            for (const end = Date.now() + 5000; b <= a && Date.now() < end; ) {
-              await new Promise((r) => setTimeout(r, 200));
-              b = counterValue(l);
-            }
+            // It counts every 0.1 s; under load (or an emulated CPU) its first write, and one round
+            // of its shell loop, can take longer than that, so the file is given up to 5 s to
+            // appear and the count up to 5 s more to grow. (NaN, a file not written yet, compares
+            // false with everything: the first wait is for a number.)
+            const settle = async (ok: (v: number) => boolean) => {
+              let v = counterValue(l);
+              for (const end = Date.now() + 5000; !ok(v) && Date.now() < end; ) {
+                await new Promise((r) => setTimeout(r, 200));
+                v = counterValue(l);
+              }
+              return v;
+            };
+            const a = await settle(Number.isFinite);
+            const b = Number.isFinite(a) ? await settle((v) => v > a) : a;
             return verdict(`grep NSpid /proc/${p.pid}/status; cat ${l.counter} twice`, 'NSpid HOST n (n > 1); the count grows', `NSpid ${p.nspid}; ${a} then ${b}`, b > a && p.nspid.split(' ').length === 2);
           },
         },
