@@ -30,6 +30,7 @@
  *                 weight is put back after each round (and on a signal); five rounds
  * Prints one JSON object on stdout. Needs root.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 
@@ -171,6 +172,11 @@ async function main(): Promise<void> {
   }
   const claimed = await claimBenchCpu('bench fork-bomb');
   const cpu = claimed.cpu;
+  // This program polls the bomb's cgroup every 5 ms while the probe runs, and not while it takes
+  // the baseline: on the probe's CPU that polling would be charged to the bomb. So it moves itself
+  // (every thread) off that CPU; the bomb (its cpuset) and the probe (taskset) are pinned to it.
+  const away = os.cpus().map((_, i) => i).filter((i) => i !== cpu);
+  const movedAway = away.length > 0 && spawnSync('taskset', ['-a', '-p', '-c', away.join(','), String(process.pid)], { stdio: 'ignore' }).status === 0;
   const rounds: Round[] = [];
   const weighted: Round[] = [];
   const hostWeighted: Round[] = [];
@@ -254,6 +260,7 @@ async function main(): Promise<void> {
     fill_ms: rounds.map((r) => r3(r.fillMs)),
     kill_method: cgroups().killMethod(),
     pinned_cpu: cpu,
+    bench_process_cpus: movedAway ? away.join(',') : 'all (it could not move off the bomb\'s CPU)',
     cpu_claim: claimed.claim ? 'its own' : `shared with ${describeHolders(claimed.sharedWith)}`,
     host: { kernel: os.release(), cgroup: cgroups().layout, cpus: os.cpus().length, loadavg: os.loadavg().map((x) => Number(x.toFixed(2))) },
     goal: 'peak <= pids_max, teardown_ms <= 50, with_weight.during_p50 <= 1.2 x with_weight.baseline_p50 (host_with_weight: measured, no goal)',

@@ -16,6 +16,7 @@ import {
   type RootfsSpec,
   Sandbox,
   type SecurityOptions,
+  checkBoundingSet,
   securityNote,
   SandboxError,
   usageError,
@@ -130,6 +131,11 @@ export async function runCommand(command: string[], opts: RunOptions): Promise<n
     return fail(err);
   }
 
+  try {
+    checkBoundingSet(security, namespaces.includes('user'));
+  } catch (err) {
+    return fail(err);
+  }
   const summary = !opts.quiet && (opts.explain || process.stderr.isTTY);
   // Asking for more than the default is said out loud, even with --quiet.
   const note = securityNote(security, namespaces.includes('user'));

@@ -39,6 +39,7 @@ import {
   Sandbox,
   SandboxError,
   type SandboxProcess,
+  checkBoundingSet,
   securityFlags,
   securityNote,
   snapshot,
@@ -380,8 +381,10 @@ export class ReplSession {
       );
     }
     try {
-      // Fails now, not at start, when a limit needs a controller this host lacks.
+      // Fails now, not at start, when a limit needs a controller this host lacks, or a
+      // capability the machine's bounding set does not have.
       cgroups().planLimits(name, config.limits);
+      checkBoundingSet(config.security ?? {}, config.namespaces.includes('user'));
     } catch (err) {
       if (err instanceof SandboxError) return this.fail(ctx, lineError('create', `create: ${err.message}`, err.hint));
       throw err;

@@ -104,6 +104,8 @@ export {
   formatCapMask,
   decodeCaps,
   describeSecurity,
+  checkBoundingSet,
+  ownBoundingSet,
   securityNote,
   securityFlags,
   effectiveCaps,

@@ -32,7 +32,7 @@ import { initPath, native, type NativeSpawnOptions, type NativeSpawnResult, type
 import { explainFromOp, type ExplainStep, op, type PlanOp, type Propagation, toNative } from './plan.js';
 import { namespacesOf, type NamespaceInodes } from './proc.js';
 import { DEFAULT_PATH, execCandidates, type RootEntry, rootfsOps, type RootfsSpec } from './rootfs.js';
-import { describeSecurity, nativeSecurity, type SecurityOptions, validateSecurity } from './security.js';
+import { checkBoundingSet, describeSecurity, nativeSecurity, type SecurityOptions, validateSecurity } from './security.js';
 
 export type StdioOption = 'inherit' | 'pipe' | 'ignore';
 
@@ -412,6 +412,7 @@ export class Sandbox extends SandboxProcess {
     // An unknown capability or syscall name fails here, before anything exists; the filter is
     // built (and cached) now, not between clone and exec.
     const nativeSec = prepareSecurity(security);
+    checkBoundingSet(security, namespaces.includes('user'));
     const cg = cgroups();
     // Fails here, before anything exists, when a controller is missing.
     if (useCgroup) cg.planLimits(name, limits);
@@ -613,6 +614,7 @@ export class Sandbox extends SandboxProcess {
     // sandbox that is the host's root, so enter the same chroot the sandbox's first process did.
     const ops = this.rootEntry === 'chroot' ? [op.chroot(`${RUN_DIR}/${this.name}/root`)] : [];
     const nativeSec = prepareSecurity(options.security ?? this.security);
+    checkBoundingSet(options.security ?? this.security, this.namespaces.includes('user'));
     const spawned = native().spawn({
       cloneFlags: 0,
       unshareCgroup: false,

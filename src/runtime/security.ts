@@ -11,6 +11,8 @@
  * The names and numbers here come from <linux/capability.h>; the filter itself is built from
  * syscall names by libseccomp in the addon (native/seccomp.cc), once per distinct configuration.
  */
+import fs from 'node:fs';
+
 import { usageError } from './errors.js';
 
 /** Capability names without the CAP_ prefix; the index in CAPABILITIES is the kernel's number. */
@@ -237,6 +239,34 @@ export function validateSecurity(s: SecurityOptions = {}): void {
   for (const n of s.seccompDeny ?? []) {
     if (!SYSCALL_RE.test(n)) throw usageError(`not a syscall name: ${shown(n)}`, 'syscalls are named as in syscalls(2), e.g. mkdir, unshare');
   }
+}
+
+/** This process's capability bounding set (CapBnd in /proc/self/status), or null if unreadable. */
+export function ownBoundingSet(): bigint | null {
+  try {
+    const hex = /^CapBnd:\s*([0-9a-fA-F]{1,16})$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1];
+    return hex ? BigInt(`0x${hex}`) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Refuses a capability asked for by name (--cap-add) that this process's bounding set lacks: the
+ * kernel would drop it silently at exec, and the payload would run without what the learner asked
+ * for while the note said it had it. The machine took it from everything started here (a
+ * container, or systemd's CapabilityBoundingSet=). A new user namespace starts with a full
+ * bounding set of its own, so it is exempt; so is --privileged (everything the caller has).
+ */
+export function checkBoundingSet(s: SecurityOptions, inUserNamespace: boolean, bounding: bigint | null = ownBoundingSet()): void {
+  if (inUserNamespace || s.privileged || bounding === null) return;
+  const missing = (s.capAdd ?? []).filter((c) => !(s.capDrop ?? []).includes(c) && !((bounding >> BigInt(CAPABILITIES.indexOf(c))) & 1n));
+  if (!missing.length) return;
+  const names = missing.map((c) => `CAP_${c}`).join(', ');
+  throw usageError(
+    `${names} ${missing.length > 1 ? 'are' : 'is'} not in this machine's capability bounding set (CapBnd ${formatCapMask(bounding)}): no process started here can hold ${missing.length > 1 ? 'them' : 'it'}, so --cap-add cannot give ${missing.length > 1 ? 'them' : 'it'}`,
+    `the machine dropped ${missing.length > 1 ? 'them' : 'it'} for everything it runs (it is a container, or systemd's CapabilityBoundingSet=); run without --cap-add ${missing.join(',')}, or add --user to get ${missing.length > 1 ? 'them' : 'it'} inside a user namespace of its own`,
+  );
 }
 
 export function describeSecurity(s: SecurityOptions = {}): { caps: Capability[]; capMaskHex: string; seccomp: string } {

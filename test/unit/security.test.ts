@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   CAPABILITIES,
   capMask,
+  checkBoundingSet,
   decodeCaps,
   describeSecurity,
   DOCKER_DEFAULT_CAPS,
@@ -94,6 +95,18 @@ describe('security configurations', () => {
   it('seccompDeny alone makes a filter with only those syscalls', () => {
     expect(nativeSecurity({ seccomp: 'unconfined', seccompDeny: ['mkdir', 'mkdir'] }).filter).toEqual({ defaults: false, deny: ['mkdir'], lift: [] });
     expect(describeSecurity({ seccomp: 'unconfined', seccompDeny: ['mkdir'] }).seccomp).toBe('EPERM for mkdir only');
+  });
+
+  it('refuses a --cap-add outside the bounding set, except in a user namespace, with --privileged, or when also dropped', () => {
+    const all = (1n << BigInt(CAPABILITIES.length)) - 1n;
+    const noResource = all & ~(1n << 24n); // CAP_SYS_RESOURCE is bit 24
+    expect(() => checkBoundingSet({ capAdd: ['SYS_RESOURCE'] }, false, noResource)).toThrow(/CAP_SYS_RESOURCE is not in this machine's capability bounding set/);
+    expect(() => checkBoundingSet({ capAdd: ['SYS_RESOURCE', 'SYS_TIME'] }, false, noResource & ~(1n << 25n))).toThrow(/CAP_SYS_RESOURCE, CAP_SYS_TIME are not/);
+    expect(() => checkBoundingSet({ capAdd: ['SYS_RESOURCE'] }, false, all)).not.toThrow();
+    expect(() => checkBoundingSet({ capAdd: ['SYS_RESOURCE'] }, true, noResource)).not.toThrow();
+    expect(() => checkBoundingSet({ capAdd: ['SYS_RESOURCE'], privileged: true }, false, noResource)).not.toThrow();
+    expect(() => checkBoundingSet({ capAdd: ['SYS_RESOURCE'], capDrop: ['SYS_RESOURCE'] }, false, noResource)).not.toThrow();
+    expect(() => checkBoundingSet({}, false, 0n)).not.toThrow();
   });
 
   it('validates names and bounds', () => {

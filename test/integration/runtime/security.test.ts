@@ -223,6 +223,32 @@ describe.skipIf(!isRoot)('the default sandbox cannot write the host (needs root)
     expect(e.status).toBe(2);
   });
 
+  it('refuses --cap-add for a capability the bounding set lacks (it would be dropped silently at exec), with exit 2, before anything exists; in a user namespace it is given', () => {
+    // setpriv takes CAP_SYS_RESOURCE out of the bounding set of the CLI it starts, as a container
+    // or systemd's CapabilityBoundingSet= does to a whole machine (this CI host has no SYS_RESOURCE
+    // in its own). Before the check, this exited 0, printed that the payload got the capability,
+    // and ran it without.
+    const before = liveSandboxes().map((e) => e.name);
+    const run = (flags: string[]) =>
+      spawnSync('setpriv', ['--bounding-set', '-sys_resource', '--', process.execPath, CLI, 'run', '-q', ...flags, '--', 'grep', 'CapEff', '/proc/self/status'], { encoding: 'utf8', timeout: 30_000 });
+    const r = run(['--cap-add', 'SYS_RESOURCE,NET_ADMIN']);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/CAP_SYS_RESOURCE is not in this machine's capability bounding set \(CapBnd [0-9a-f]{16}\)/);
+    expect(r.stderr).toMatch(/hint: .*run without --cap-add SYS_RESOURCE/);
+    expect(r.stderr).not.toMatch(/note: the payload gets/);
+    expect(r.stdout).toBe('');
+    expect(liveSandboxes().map((e) => e.name)).toEqual(before);
+    // A capability the bounding set has is still given (so the refusal above is about the set).
+    const n = run(['--cap-add', 'NET_ADMIN']);
+    expect(n.status, n.stderr).toBe(0);
+    expect(n.stdout).toMatch(/CapEff:\s*00000000a80435fb/);
+    // A new user namespace starts with a full bounding set: there the capability is real.
+    const u = run(['--user', '--cap-add', 'SYS_RESOURCE']);
+    expect(u.status, u.stderr).toBe(0);
+    const eff = BigInt(`0x${/CapEff:\s*([0-9a-f]+)/.exec(u.stdout)?.[1] ?? '0'}`);
+    expect((eff >> 24n) & 1n).toBe(1n); // CAP_SYS_RESOURCE is bit 24
+  });
+
   it('--explain shows the capability set (names and mask) and the seccomp filter', () => {
     const r = spawnSync(process.execPath, [CLI, 'run', '--explain', '--', 'true'], { encoding: 'utf8' });
     expect(r.status).toBe(0);
