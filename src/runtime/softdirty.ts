@@ -81,6 +81,34 @@ export function pagemapEntries(r: Region): BigUint64Array {
   return new BigUint64Array(buf.buffer, buf.byteOffset, r.pages);
 }
 
+/** Bit 63 of a pagemap entry: the page is present in RAM (here: it has been written once). */
+export const PM_PRESENT = 1n << 63n;
+
+/**
+ * The region of `pages` pages of process `pid` (see findRegion), once every page of it is
+ * present: the dirtier fills its whole region once before it settles on its hot pages, and a
+ * measurement taken during that fill counts pages it will never write again (1365 "changed" of
+ * 2048 in one second, seen in the lab VM under TCG). Null if that does not happen within
+ * `timeoutMs`.
+ */
+export async function filledRegion(pid: number, pages: number, timeoutMs = 10_000): Promise<Region | null> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const r = findRegion(pid, pages);
+    if (r) {
+      let present = 0;
+      try {
+        for (const e of pagemapEntries(r)) if (e & PM_PRESENT) present++;
+      } catch {
+        present = -1; // the process is gone, or not ours to read
+      }
+      if (present === pages) return r;
+    }
+    if (Date.now() >= end) return null;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
 /** Indexes (from 0) of the region's pages whose soft-dirty bit is set. */
 export function softDirtyPages(r: Region): number[] {
   const e = pagemapEntries(r);

@@ -16,6 +16,7 @@ import {
   differingPages,
   dirtierPath,
   type DirtyMethod,
+  filledRegion,
   findRegion,
   changedPages,
   snapshotPages,
@@ -370,8 +371,8 @@ export const lesson: Lesson = {
       title: 'A process that keeps writing its memory',
       action: async (ctx) => {
         const w = await ctx.sandbox('w', { namespaces: ['pid'], limits: { pids: 4 }, command: [dirtierPath(), String(PAGES), String(HOT)] });
-        const r = await settle(() => findRegion(w.pid, PAGES), (x) => x !== null);
-        if (!r) throw new Error(`the writer's ${PAGES}-page region is not in /proc/${w.pid}/maps`);
+        const r = await filledRegion(w.pid, PAGES);
+        if (!r) throw new Error(`the writer's ${PAGES}-page region is not in /proc/${w.pid}/maps, or not filled within 10 s`);
         await ctx.host(['sh', '-c', `grep -E '^${r.start.toString(16)}-' /proc/${w.pid}/maps`]);
         const sd = await softDirtyWorks(r);
         const method: DirtyMethod = sd ? 'soft-dirty' : 'hash';
@@ -572,7 +573,7 @@ export const lesson: Lesson = {
         writes: 'the cgroup freezer (freezer.state on v1, cgroup.freeze on v2)',
         setup: async (ctx) => {
           const x = await ctx.sandbox('x', { namespaces: ['pid'], limits: { pids: 4 }, command: [dirtierPath(), '256', '64'] });
-          await settle(() => findRegion(x.pid, 256), (r) => r !== null);
+          await filledRegion(x.pid, 256);
         },
         vars: (ctx) => {
           const x = ctx.get('x');
@@ -647,7 +648,7 @@ export const lesson: Lesson = {
           // them many times within the 2 s the answer is read over.
           const hot = 16 + Math.floor(Math.random() * 48);
           const y = await ctx.sandbox('y', { namespaces: ['pid'], limits: { pids: 4 }, command: [dirtierPath(), '1024', String(hot), '500'] });
-          await settle(() => findRegion(y.pid, 1024), (r) => r !== null);
+          await filledRegion(y.pid, 1024);
         },
         vars: (ctx) => {
           const y = ctx.get('y');
