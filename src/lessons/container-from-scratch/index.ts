@@ -569,16 +569,8 @@ export const lesson: Lesson = {
             // of its shell loop, can take longer than that, so the file is given up to 5 s to
             // appear and the count up to 5 s more to grow. (NaN, a file not written yet, compares
             // false with everything: the first wait is for a number.)
-            const settle = async (ok: (v: number) => boolean) => {
-              let v = counterValue(l);
-              for (const end = Date.now() + 5000; !ok(v) && Date.now() < end; ) {
-                await new Promise((r) => setTimeout(r, 200));
-                v = counterValue(l);
-              }
-              return v;
-            };
-            const a = await settle(Number.isFinite);
-            const b = Number.isFinite(a) ? await settle((v) => v > a) : a;
+            const a = await settle(() => counterValue(l), Number.isFinite, 5000);
+            const b = Number.isFinite(a) ? await settle(() => counterValue(l), (v) => v > a, 5000) : a;
             return verdict(`grep NSpid /proc/${p.pid}/status; cat ${l.counter} twice`, 'NSpid HOST n (n > 1); the count grows', `NSpid ${p.nspid}; ${a} then ${b}`, b > a && p.nspid.split(' ').length === 2);
           },
         },
