@@ -13,6 +13,7 @@
  */
 import fs from 'node:fs';
 
+import { readText } from './cgroup/files.js';
 import { cgroups } from './cgroup/index.js';
 
 export const PRESSURE_RESOURCES = ['cpu', 'memory', 'io'] as const;
@@ -50,14 +51,6 @@ export const HOST_PRESSURE_DIR = '/proc/pressure';
 
 /** Largest total a pressure file may report and still be believed: 2^63 µs (the kernel's u64, in µs). */
 const MAX_TOTAL_DIGITS = 19;
-
-function readText(path: string): string | null {
-  try {
-    return fs.readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
-}
 
 /**
  * Parses one pressure line's fields. Every number is checked by its text first: averages are

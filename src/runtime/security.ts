@@ -258,8 +258,11 @@ export function ownBoundingSet(): bigint | null {
  * container, or systemd's CapabilityBoundingSet=). A new user namespace starts with a full
  * bounding set of its own, so it is exempt; so is --privileged (everything the caller has).
  */
-export function checkBoundingSet(s: SecurityOptions, inUserNamespace: boolean, bounding: bigint | null = ownBoundingSet()): void {
-  if (inUserNamespace || s.privileged || bounding === null) return;
+export function checkBoundingSet(s: SecurityOptions, inUserNamespace: boolean, given?: bigint | null): void {
+  // Every create and exec passes here: /proc/self/status is read only when a capability is added.
+  if (inUserNamespace || s.privileged || !s.capAdd?.length) return;
+  const bounding = given === undefined ? ownBoundingSet() : given;
+  if (bounding === null) return;
   const missing = (s.capAdd ?? []).filter((c) => !(s.capDrop ?? []).includes(c) && !((bounding >> BigInt(CAPABILITIES.indexOf(c))) & 1n));
   if (!missing.length) return;
   const names = missing.map((c) => `CAP_${c}`).join(', ');
