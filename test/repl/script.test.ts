@@ -41,6 +41,9 @@ function normalize(transcript: string): string {
         .replace(/killed \d+ process(es)? \([^)]*\)/g, 'killed <n> (<how>)')
         .replace(/removed cgroups? [^;]+;/g, 'removed <cgroups>;')
         .replace(/^1( +)\d+( +)0/, '1$1<pid>$20')
+        // A pause process started a moment ago can be caught running (R) before its first wait
+        // (seen once in CI); asleep (S) or running, it is the one process, PID 1, parent 0.
+        .replace(/^(1 +<pid> +0 +)R( +sandbox-pause )/, '$1S$2')
         .replace(cg.describe('repl-web'), '<cgroup repl-web>')
         .replace(cg.describe('repl-db'), '<cgroup repl-db>')
         .replace(/ {2,}/g, ' ')
